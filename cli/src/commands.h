@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+// Registration of the command groups on the CLI11 app. Each command's
+// callback runs with the parsed options and the shared Context.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "context.h"
+
+namespace vigo::cli {
+
+void add_db_commands(CLI::App& app, Context& ctx);
+void add_gis_commands(CLI::App& app, Context& ctx);
+void add_up_command(CLI::App& app, Context& ctx);
+
+}  // namespace vigo::cli

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// Small facts about the machine: a free TCP port on an address, and users.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace vigo {
+
+// A port that was free a moment ago (bind port 0, read it, close). A server
+// started on it may still lose a race; callers retry on "address in use".
+[[nodiscard]] std::uint16_t free_tcp_port(const char* address = "127.0.0.1");
+
+struct UserIds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string name;
+};
+
+// getpwnam_r; kNotFound naming the user.
+[[nodiscard]] UserIds lookup_user(const std::string& name);
+[[nodiscard]] UserIds current_user();
+
+}  // namespace vigo

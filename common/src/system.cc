@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/common/system.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "vigo/common/error.h"
+
+namespace vigo {
+
+std::uint16_t free_tcp_port(const char* address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+    ::close(fd);
+    throw invalid_argument("address", std::string{"'"} + address + "' is not an IPv4 address");
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw_errno("bind", e);
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+namespace {
+UserIds from_passwd(const passwd& pw) { return {pw.pw_uid, pw.pw_gid, pw.pw_name}; }
+}  // namespace
+
+UserIds lookup_user(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  const int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0) throw_errno("getpwnam " + name, rc);
+  if (found == nullptr) throw Error{ErrorCode::kNotFound, "no such user: " + name, "user"};
+  return from_passwd(pw);
+}
+
+UserIds current_user() {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  const int rc = ::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 || found == nullptr) return {::geteuid(), ::getegid(), std::to_string(::geteuid())};
+  return from_passwd(pw);
+}
+
+}  // namespace vigo
