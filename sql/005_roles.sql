@@ -7,8 +7,8 @@
 --   vigo_daemon  the services (vigod, host agents): reads and writes.
 --   vigo_user    the role the service takes for one user's request
 --                (SET LOCAL ROLE vigo_user + vigo.user_id); it sees only
---                that user's workspaces, VMs, checkpoints and tokens, and
---                public images plus its own.
+--                that user's own row, workspaces, VMs, checkpoints and
+--                tokens, and public images plus its own.
 -- Roles are cluster-wide, so they are created only when missing.
 
 DO $$
@@ -22,8 +22,10 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vigo_user') THEN
     CREATE ROLE vigo_user NOLOGIN;
   END IF;
+  IF NOT pg_has_role('vigo_daemon', 'vigo_user', 'MEMBER') THEN
+    GRANT vigo_user TO vigo_daemon;
+  END IF;
 END $$;
-GRANT vigo_user TO vigo_daemon;
 
 -- The user a request acts for; NULL (sees nothing) when unset.
 CREATE FUNCTION gis.request_user_id() RETURNS bigint
@@ -40,7 +42,7 @@ GRANT SELECT (id, user_id, label, created_at, expires_at, revoked_at) ON gis.api
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA gis TO vigo_daemon;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA gis TO vigo_daemon;
 
-GRANT SELECT ON gis.sites, gis.networks, gis.hosts, gis.profiles, gis.futures, gis.images,
+GRANT SELECT ON gis.users, gis.sites, gis.networks, gis.hosts, gis.profiles, gis.futures, gis.images,
                 gis.workspaces, gis.vms, gis.checkpoints, gis.machines, gis.machines_with_nature,
                 gis.capacity_by_network, gis.capacity_by_site, gis.vm_placement TO vigo_user;
 
@@ -57,18 +59,21 @@ BEGIN
   END LOOP;
 END $$;
 
+ALTER TABLE gis.users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE gis.workspaces ENABLE ROW LEVEL SECURITY;
 ALTER TABLE gis.vms ENABLE ROW LEVEL SECURITY;
 ALTER TABLE gis.checkpoints ENABLE ROW LEVEL SECURITY;
 ALTER TABLE gis.api_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE gis.images ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY staff ON gis.users TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 CREATE POLICY staff ON gis.workspaces TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 CREATE POLICY staff ON gis.vms TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 CREATE POLICY staff ON gis.checkpoints TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 CREATE POLICY staff ON gis.api_tokens TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 CREATE POLICY staff ON gis.images TO vigo_reader, vigo_daemon USING (true) WITH CHECK (true);
 
+CREATE POLICY own ON gis.users TO vigo_user USING (id = gis.request_user_id());
 CREATE POLICY own ON gis.workspaces TO vigo_user USING (owner_id = gis.request_user_id());
 CREATE POLICY own ON gis.vms TO vigo_user USING (owner_id = gis.request_user_id());
 CREATE POLICY own ON gis.checkpoints TO vigo_user USING (owner_id = gis.request_user_id());

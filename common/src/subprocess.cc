@@ -78,6 +78,10 @@ Subprocess Subprocess::spawn(const SpawnOptions& o) {
     const int err = err_path == out_path ? out : ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (err < 0) child_fail(fd, 1);
     if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) child_fail(fd, 1);
+    // Nothing else of the parent's reaches the program (listening sockets,
+    // pipes, the files above): close every descriptor but stdio and the pipe.
+    if (fd > 3) ::close_range(3, static_cast<unsigned>(fd) - 1, 0);
+    ::close_range(static_cast<unsigned>(fd) + 1, ~0U, 0);
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) child_fail(fd, 2);
     if (o.gid || o.uid) {
       if (::setgroups(0, nullptr) != 0) child_fail(fd, 3);

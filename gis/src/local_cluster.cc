@@ -39,13 +39,22 @@ void make_private_dir(const fs::path& dir, const UserIds& user) {
 
 bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
+// After a reboot or in a fresh container the recorded pid may belong to an
+// unrelated process; only a live process named postgres holds the directory.
+bool is_postgres(pid_t pid) {
+  std::ifstream comm{"/proc/" + std::to_string(pid) + "/comm"};
+  std::string name;
+  std::getline(comm, name);
+  return !comm || name == "postgres";  // unreadable: assume it is, refuse to clobber
+}
+
 void remove_stale_pid_file(const fs::path& data_dir) {
   const fs::path pid_file = data_dir / "postmaster.pid";
   std::ifstream in{pid_file};
   if (!in) return;
   long pid = 0;
   in >> pid;
-  if (pid_alive(static_cast<pid_t>(pid))) {
+  if (pid_alive(static_cast<pid_t>(pid)) && is_postgres(static_cast<pid_t>(pid))) {
     throw Error{ErrorCode::kConflict, "a PostgreSQL server (pid " + std::to_string(pid) + ") already runs on " +
                                           data_dir.string() + "; stop it first"};
   }
@@ -226,14 +235,27 @@ std::string LocalCluster::log_tail() const {
   return out;
 }
 
+namespace {
+// A libpq keyword value, single-quoted when it holds spaces or quotes.
+std::string conninfo_value(std::string_view v) {
+  if (!v.empty() && v.find_first_of(" '\\\t") == std::string_view::npos) return std::string{v};
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
 std::string LocalCluster::connection_string(std::string_view dbname) const {
-  return "host=" + socket_dir().string() + " port=" + std::to_string(port_) + " user=postgres dbname=" +
-         std::string{dbname};
+  return "host=" + conninfo_value(socket_dir().string()) + " port=" + std::to_string(port_) +
+         " user=postgres dbname=" + conninfo_value(dbname);
 }
 
 std::string LocalCluster::tcp_connection_string(std::string_view dbname) const {
-  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres password=" + password_ +
-         " dbname=" + std::string{dbname};
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres password=" + conninfo_value(password_) +
+         " dbname=" + conninfo_value(dbname);
 }
 
 void LocalCluster::create_database(std::string_view name, std::string_view template_db) {

@@ -5,8 +5,10 @@
 // private unix socket directory (and on 127.0.0.1 when asked) and runs as an
 // unprivileged user (the server refuses root): when we are root, the user
 // from VIGO_PG_USER or "postgres". It receives SIGQUIT if this process dies,
-// so no server outlives a crashed test. Owns the server; movable, not
-// copyable; one thread at a time.
+// so no server outlives a crashed test. Caveat of PR_SET_PDEATHSIG: the
+// "parent" is the thread that called start(); start a cluster from a thread
+// that lives as long as the cluster should (normally the main thread).
+// Owns the server; movable, not copyable; one thread at a time.
 #pragma once
 
 #include <cstdint>

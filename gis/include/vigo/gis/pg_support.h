@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include <pqxx/field>
+#include <pqxx/pqxx>
 
 #include "vigo/common/error.h"
 

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// The vigo binary end to end: `vigo up --once` on a fresh state directory
+// (a real private PostgreSQL), a second run that reuses it, and the query
+// commands with good and bad input.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "support/pg_fixture.h"
+#include "vigo/common/subprocess.h"
+
+namespace vigo {
+namespace {
+
+using namespace std::chrono_literals;
+
+RunResult vigo(std::vector<std::string> args) {
+  args.insert(args.begin(), testing::vigo_cli_path());
+  return run_command(args, 180s);
+}
+
+TEST(Cli, UpOnceAnswersTheExampleQueriesAndReusesItsState) {
+  testing::TempDir state{"vigo-up"};
+  auto first = vigo({"up", "--once", "--state-dir", state.path().string()});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("loaded the demo grid"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("Sets of four different VMs on the same network"), std::string::npos);
+  EXPECT_NE(first.output.find("net-0"), std::string::npos);
+  EXPECT_EQ(first.output.find("(none)"), std::string::npos) << "every example query has answers:\n" << first.output;
+
+  auto second = vigo({"up", "--once", "--state-dir", state.path().string()});
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("schema up to date"), std::string::npos);
+  EXPECT_NE(second.output.find("reusing the grid"), std::string::npos);
+}
+
+TEST(Cli, QueriesWithGoodAndBadInput) {
+  testing::ScopedDatabase db;
+  const std::string url = db.connection_string();
+  auto load = vigo({"--db", url, "--json", "gis", "load-synthetic", "--hosts", "12", "--networks", "3", "--vms", "60"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+
+  auto fit = vigo({"--db", url, "gis", "hosts-that-fit", "--memory-mb", "1024", "--limit", "2"});
+  EXPECT_EQ(fit.exit_code, 0) << fit.output;
+  EXPECT_NE(fit.output.find("free_memory_mb"), std::string::npos);
+
+  auto bad = vigo({"--db", url, "gis", "vm-sets", "--n", "0", "--min-memory-mb", "1", "--max-memory-mb", "2"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("invalid n"), std::string::npos) << bad.output;
+
+  auto unknown = vigo({"--db", url, "gis", "hosts-for-profile", "gigantic"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_NE(unknown.output.find("no profile named 'gigantic'"), std::string::npos) << unknown.output;
+
+  auto not_a_number = vigo({"--db", url, "gis", "hosts-that-fit", "--memory-mb", "lots"});
+  EXPECT_EQ(not_a_number.exit_code, 2);
+
+  auto label = vigo({"--db", url, "gis", "hosts-that-fit", "--memory-mb", "1", "--label", "novalue"});
+  EXPECT_EQ(label.exit_code, 2);
+  EXPECT_NE(label.output.find("invalid label"), std::string::npos);
+
+  auto no_db = vigo({"--db", "host=/nonexistent port=1 connect_timeout=1", "gis", "capacity"});
+  EXPECT_EQ(no_db.exit_code, 5) << no_db.output;
+}
+
+}  // namespace
+}  // namespace vigo
