@@ -87,21 +87,20 @@ RETURN greatest(0, least(p_free_vcpus / p_vcpus, p_free_memory_mb / p_memory_mb,
                          CASE WHEN p_disk_gb = 0 THEN 2147483647 ELSE p_free_disk_gb / p_disk_gb END,
                          2147483647))::integer;
 
--- Recomputes the futures of the given hosts (NULL: of every host).
+-- Recomputes the futures of the given hosts. Set-based: one DELETE of the
+-- (host, profile) pairs that lost their room and one upsert of the rest,
+-- each a hash join of the host ids with hosts and the few profiles.
 CREATE FUNCTION gis.refresh_futures(p_hosts bigint[]) RETURNS void LANGUAGE sql AS $$
-  WITH fit AS (
-    SELECT h.id AS host_id, p.id AS profile_id,
-           gis.slots_for(h.free_vcpus, h.free_memory_mb, h.free_disk_gb, p.vcpus, p.memory_mb, p.disk_gb) AS slots
-      FROM gis.hosts h JOIN gis.profiles p ON p.arch = h.arch
-     WHERE (p_hosts IS NULL OR h.id = ANY (p_hosts)) AND h.state = 'up')
   DELETE FROM gis.futures f
-   WHERE (p_hosts IS NULL OR f.host_id = ANY (p_hosts))
-     AND NOT EXISTS (SELECT 1 FROM fit WHERE fit.host_id = f.host_id AND fit.profile_id = f.profile_id
-                                         AND fit.slots > 0);
+   USING (SELECT DISTINCT x AS id FROM unnest(p_hosts) x) t, gis.hosts h, gis.profiles p
+   WHERE f.host_id = t.id AND h.id = t.id AND f.profile_id = p.id
+     AND (h.state <> 'up' OR p.arch <> h.arch
+          OR gis.slots_for(h.free_vcpus, h.free_memory_mb, h.free_disk_gb, p.vcpus, p.memory_mb, p.disk_gb) = 0);
   INSERT INTO gis.futures (host_id, profile_id, slots)
   SELECT h.id, p.id, gis.slots_for(h.free_vcpus, h.free_memory_mb, h.free_disk_gb, p.vcpus, p.memory_mb, p.disk_gb)
-    FROM gis.hosts h JOIN gis.profiles p ON p.arch = h.arch
-   WHERE (p_hosts IS NULL OR h.id = ANY (p_hosts)) AND h.state = 'up'
+    FROM (SELECT DISTINCT x AS id FROM unnest(p_hosts) x) t
+         JOIN gis.hosts h ON h.id = t.id JOIN gis.profiles p ON p.arch = h.arch
+   WHERE h.state = 'up'
      AND gis.slots_for(h.free_vcpus, h.free_memory_mb, h.free_disk_gb, p.vcpus, p.memory_mb, p.disk_gb) > 0
   ON CONFLICT (host_id, profile_id) DO UPDATE SET slots = EXCLUDED.slots
    WHERE gis.futures.slots IS DISTINCT FROM EXCLUDED.slots;
@@ -128,7 +127,7 @@ CREATE TRIGGER hosts_futures_update AFTER UPDATE ON gis.hosts
 
 CREATE FUNCTION gis.tg_profiles_futures() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM gis.refresh_futures(NULL);
+  PERFORM gis.refresh_futures(ARRAY(SELECT id FROM gis.hosts));
   RETURN NULL;
 END $$;
 CREATE TRIGGER profiles_futures AFTER INSERT OR UPDATE OR DELETE ON gis.profiles
