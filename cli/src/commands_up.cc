@@ -6,6 +6,7 @@
 // A second run reuses the state directory and is fast.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -65,9 +66,13 @@ int run_up(Context& ctx, const UpArgs& args) {
 
   std::optional<gis::LocalCluster> cluster;
   std::string url;
-  if (auto configured = ctx.config().get_string("database.url"); !ctx.options.db_url.empty() && configured) {
-    url = *configured;
-    std::cout << "using the database at --db\n";
+  // Only an explicit --db or VIGO_DATABASE_URL replaces the private cluster:
+  // the state directory's own vigo.toml points at that cluster.
+  const char* env_url = std::getenv("VIGO_DATABASE_URL");
+  if (!ctx.options.db_url.empty() || (env_url != nullptr && *env_url != '\0')) {
+    url = ctx.options.db_url.empty() ? std::string{env_url} : ctx.options.db_url;
+    std::cout << "using the database given by " << (ctx.options.db_url.empty() ? "VIGO_DATABASE_URL" : "--db")
+              << "\n";
   } else {
     gis::LocalClusterOptions options;
     options.data_dir = state / "pg";

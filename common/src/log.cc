@@ -62,7 +62,11 @@ std::string format_line(Format format, Level level, std::string_view msg, std::i
     nlohmann::ordered_json j;
     j["level"] = name_of(level);
     j["msg"] = msg;
-    for (const Field& f : fields) j[f.key] = f.value;
+    for (const Field& f : fields) {
+      // A field never overwrites the line's own keys.
+      const bool reserved = f.key == "ts" || f.key == "level" || f.key == "msg";
+      j[reserved ? "field." + f.key : f.key] = f.value;
+    }
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   std::string line;

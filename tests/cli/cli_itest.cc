@@ -4,7 +4,11 @@
 // commands with good and bad input.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 
 #include "support/pg_fixture.h"
 #include "vigo/common/subprocess.h"
@@ -32,6 +36,38 @@ TEST(Cli, UpOnceAnswersTheExampleQueriesAndReusesItsState) {
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("schema up to date"), std::string::npos);
   EXPECT_NE(second.output.find("reusing the grid"), std::string::npos);
+}
+
+TEST(Cli, UpStaysUpUntilCtrlCAndLeavesNothingRunning) {
+  testing::TempDir state{"vigo-up"};
+  const auto log = state.path() / "up.log";
+  SpawnOptions o;
+  o.argv = {testing::vigo_cli_path(), "up", "--state-dir", state.path().string()};
+  o.stdout_path = log;
+  o.stderr_path = log;
+  o.parent_death_signal = SIGKILL;
+  Subprocess up = Subprocess::spawn(o);
+  auto output = [&] {
+    std::ifstream in{log};
+    return std::string{std::istreambuf_iterator<char>{in}, {}};
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (output().find("Press Ctrl-C") == std::string::npos) {
+    ASSERT_TRUE(up.running()) << output();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << output();
+    std::this_thread::sleep_for(100ms);
+  }
+  std::ifstream pid_file{state.path() / "pg" / "postmaster.pid"};
+  pid_t server = 0;
+  pid_file >> server;
+  ASSERT_GT(server, 0);
+  up.signal(SIGINT);
+  auto status = up.wait_for(60s);
+  ASSERT_TRUE(status.has_value()) << output();
+  EXPECT_EQ(*status, 0) << output();
+  EXPECT_NE(output().find("stopped"), std::string::npos);
+  EXPECT_NE(::kill(server, 0), 0) << "postgres still runs after Ctrl-C";
+  EXPECT_FALSE(std::filesystem::exists(state.path() / "pg" / "postmaster.pid")) << "the server did not shut down cleanly";
 }
 
 TEST(Cli, QueriesWithGoodAndBadInput) {

@@ -24,6 +24,9 @@ TEST(Log, JsonLineIsValidJson) {
   EXPECT_EQ(j["msg"], "boom");
   EXPECT_EQ(j["path"], "a\nb");
   EXPECT_EQ(j["ok"], "false");
+  auto clash = nlohmann::json::parse(format_line(Format::kJson, Level::kInfo, "real", {{"msg", "field"}}));
+  EXPECT_EQ(clash["msg"], "real");
+  EXPECT_EQ(clash["field.msg"], "field");
 }
 
 TEST(Log, ParseLevel) {
