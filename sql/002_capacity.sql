@@ -90,7 +90,10 @@ RETURN greatest(0, least(p_free_vcpus / p_vcpus, p_free_memory_mb / p_memory_mb,
 -- Recomputes the futures of the given hosts. Set-based: one DELETE of the
 -- (host, profile) pairs that lost their room and one upsert of the rest,
 -- each a hash join of the host ids with hosts and the few profiles.
-CREATE FUNCTION gis.refresh_futures(p_hosts bigint[]) RETURNS void LANGUAGE sql AS $$
+-- PL/pgSQL rather than SQL so that its plans are cached per session (a SQL
+-- function is planned again at every call, which dominated a claim's cost).
+CREATE FUNCTION gis.refresh_futures(p_hosts bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
   DELETE FROM gis.futures f
    USING (SELECT DISTINCT x AS id FROM unnest(p_hosts) x) t, gis.hosts h, gis.profiles p
    WHERE f.host_id = t.id AND h.id = t.id AND f.profile_id = p.id
@@ -104,7 +107,7 @@ CREATE FUNCTION gis.refresh_futures(p_hosts bigint[]) RETURNS void LANGUAGE sql 
      AND gis.slots_for(h.free_vcpus, h.free_memory_mb, h.free_disk_gb, p.vcpus, p.memory_mb, p.disk_gb) > 0
   ON CONFLICT (host_id, profile_id) DO UPDATE SET slots = EXCLUDED.slots
    WHERE gis.futures.slots IS DISTINCT FROM EXCLUDED.slots;
-$$;
+END $$;
 
 CREATE FUNCTION gis.tg_hosts_futures() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

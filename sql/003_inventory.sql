@@ -234,8 +234,10 @@ BEGIN
     PERFORM gis.check_arch(f || 'arch', r.arch);
     PERFORM gis.check_labels(f || 'labels', r.labels);
   END IF;
-  SELECT b.i, b.name INTO r FROM pg_temp.host_batch b
-   WHERE EXISTS (SELECT 1 FROM pg_temp.host_batch o WHERE o.name = b.name AND o.i < b.i) ORDER BY b.i LIMIT 1;
+  SELECT d.i, d.name INTO r
+    FROM (SELECT b.i, b.name, row_number() OVER (PARTITION BY b.name ORDER BY b.i) AS nth
+            FROM pg_temp.host_batch b) d
+   WHERE d.nth > 1 ORDER BY d.i LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'invalid hosts[%].name: % appears twice in the batch', r.i, quote_literal(r.name)
       USING ERRCODE = '22023';

@@ -204,6 +204,26 @@ int main(int argc, char** argv) {
       for (const auto& r : txn.exec("SELECT id FROM gis.hosts ORDER BY id")) out.push_back(r[0].as<std::int64_t>());
       return out;
     });
+    // Re-registration: every host registers again (an upsert per host; the
+    // hosts' sizes are unchanged, so their futures stay as they are).
+    std::vector<vigo::gis::HostSpec> specs = db.read([](pqxx::transaction_base& txn) {
+      std::vector<vigo::gis::HostSpec> out;
+      for (const auto& r : txn.exec("SELECT h.name, n.name, h.libvirt_uri, h.cpus, h.memory_mb, h.disk_gb, h.arch "
+                                    "FROM gis.hosts h JOIN gis.networks n ON n.id = h.network_id ORDER BY h.id")) {
+        out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::int32_t>(),
+                       r[4].as<std::int64_t>(), r[5].as<std::int64_t>(), r[6].as<std::string>(), {}});
+      }
+      return out;
+    });
+    auto reg_start = Clock::now();
+    for (std::size_t off = 0; off < specs.size(); off += 2500) {
+      registry.register_hosts(std::span<const vigo::gis::HostSpec>{specs.data() + off,
+                                                                  std::min<std::size_t>(2500, specs.size() - off)});
+    }
+    rows.push_back({"host re-registration, batches of 2,500, one connection",
+                    fmt("%.0f /s", specs.size() / (ms_since(reg_start) / 1000.0)), "", "target >= 10,000 /s"});
+    std::cerr << "heartbeats done\n";
+
     std::int64_t beats = 0;
     auto hb_start = Clock::now();
     while (ms_since(hb_start) < heartbeat_seconds * 1000) {
@@ -216,7 +236,6 @@ int main(int argc, char** argv) {
     double hb_rate = beats / (ms_since(hb_start) / 1000.0);
     rows.push_back({"heartbeats, batches of 2,500, one connection", fmt("%.0f /s", hb_rate), "",
                     "target >= 10,000 /s"});
-    std::cerr << "heartbeats done\n";
 
     // Concurrent claims from many connections, then an audit of every host
     // computed from the VM rows themselves (independent of the counters).
@@ -227,7 +246,9 @@ int main(int argc, char** argv) {
     });
     vigo::gis::Claims claims_api{db};
     int claim_serial = 0;
-    auto run_claims = [&](const std::string& label, const std::vector<vigo::gis::ProfileFit>& futures) {
+    // record = false: a warm-up round (each pooled connection plans the claim path once).
+    auto run_claims = [&](const std::string& label, const std::vector<vigo::gis::ProfileFit>& futures,
+                          bool record = true) {
       std::atomic<int> next{0}, won{0}, lost{0}, failed{0};
       const int base = claim_serial;
       claim_serial += claims;
@@ -257,6 +278,7 @@ int main(int argc, char** argv) {
             "WHERE s.c > h.cpus OR s.m > h.memory_mb OR s.d > h.disk_gb "
             "OR s.c <> h.alloc_vcpus OR s.m <> h.alloc_memory_mb OR s.d <> h.alloc_disk_gb")[0].as<std::int64_t>();
       });
+      if (!record) return bad_hosts == 0 && failed == 0;
       rows.push_back({"claims: " + std::to_string(claims) + " from " + std::to_string(claim_threads) +
                           " connections, " + label,
                       fmt("%.0f claims/s", claims / secs), "",
@@ -265,7 +287,9 @@ int main(int argc, char** argv) {
                           std::to_string(bad_hosts)});
       return bad_hosts == 0 && failed == 0;
     };
-    bool sound = run_claims("spread over all hosts ('small')", q.hosts_for_profile("small", {}, std::nullopt, 10000));
+    const auto small_futures = q.hosts_for_profile("small", {}, std::nullopt, 10000);
+    bool sound = run_claims("warm-up", small_futures, false);
+    sound = run_claims("spread over all hosts ('small')", small_futures) && sound;
     sound = run_claims("contending for 50 scarce futures ('huge', one network)",
                        q.hosts_for_profile("huge", {}, std::string{"net-007"}, 50)) && sound;
     std::cerr << "claims done\n";
