@@ -26,18 +26,36 @@ BEGIN
   RETURN v_id;
 END $$;
 
-CREATE FUNCTION gis.site_id(p_field text, p_site text) RETURNS bigint
+-- Looks up the id of a named site, network, profile or host; the error
+-- names the caller's field. The table comes from a fixed list, the name
+-- travels as a parameter.
+CREATE FUNCTION gis.id_by_name(p_kind text, p_field text, p_name text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+  v_table text := CASE p_kind WHEN 'site' THEN 'sites' WHEN 'network' THEN 'networks'
+                              WHEN 'profile' THEN 'profiles' WHEN 'host' THEN 'hosts' END;
   v_id bigint;
 BEGIN
-  PERFORM gis.check_name(p_field, p_site);
-  SELECT id INTO v_id FROM gis.sites WHERE name = p_site;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'invalid %: no site named %', p_field, quote_literal(p_site) USING ERRCODE = 'VG404';
+  IF v_table IS NULL THEN
+    RAISE EXCEPTION 'id_by_name: unknown kind %', p_kind;
+  END IF;
+  PERFORM gis.check_name(p_field, p_name);
+  EXECUTE format('SELECT id FROM gis.%I WHERE name = $1', v_table) INTO v_id USING p_name;
+  IF v_id IS NULL THEN
+    RAISE EXCEPTION 'invalid %: no % named %', p_field, p_kind, quote_literal(p_name) USING ERRCODE = 'VG404';
   END IF;
   RETURN v_id;
 END $$;
+
+CREATE FUNCTION gis.site_id(p_field text, p_site text) RETURNS bigint
+LANGUAGE sql STABLE RETURN gis.id_by_name('site', p_field, p_site);
+CREATE FUNCTION gis.network_id(p_field text, p_network text) RETURNS bigint
+LANGUAGE sql STABLE RETURN gis.id_by_name('network', p_field, p_network);
+CREATE FUNCTION gis.profile_id(p_field text, p_profile text) RETURNS bigint
+LANGUAGE sql STABLE RETURN gis.id_by_name('profile', p_field, p_profile);
+CREATE FUNCTION gis.host_id(p_field text, p_host text) RETURNS bigint
+LANGUAGE sql STABLE RETURN gis.id_by_name('host', p_field, p_host);
+
 
 CREATE FUNCTION gis.add_network(p_name text, p_site text, p_cidr cidr DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -72,76 +90,32 @@ BEGIN
   RETURN v_id;
 END $$;
 
-CREATE FUNCTION gis.profile_id(p_field text, p_profile text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
+-- Image and data servers: a name, a site and an endpoint each.
+CREATE FUNCTION gis.add_server(p_kind text, p_name text, p_site text, p_endpoint text) RETURNS bigint
+LANGUAGE plpgsql AS $$
 DECLARE
+  v_table text := CASE p_kind WHEN 'image' THEN 'image_servers' WHEN 'data' THEN 'data_servers' END;
+  v_site bigint := gis.site_id('site', p_site);
   v_id bigint;
 BEGIN
-  PERFORM gis.check_name(p_field, p_profile);
-  SELECT id INTO v_id FROM gis.profiles WHERE name = p_profile;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'invalid %: no profile named %', p_field, quote_literal(p_profile) USING ERRCODE = 'VG404';
+  IF v_table IS NULL THEN
+    RAISE EXCEPTION 'add_server: unknown kind %', p_kind;
   END IF;
-  RETURN v_id;
-END $$;
-
-CREATE FUNCTION gis.network_id(p_field text, p_network text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v_id bigint;
-BEGIN
-  PERFORM gis.check_name(p_field, p_network);
-  SELECT id INTO v_id FROM gis.networks WHERE name = p_network;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'invalid %: no network named %', p_field, quote_literal(p_network) USING ERRCODE = 'VG404';
+  PERFORM gis.check_name('name', p_name);
+  IF p_endpoint IS NULL OR length(p_endpoint) NOT BETWEEN 1 AND 512 THEN
+    RAISE EXCEPTION 'invalid endpoint: must be 1-512 characters' USING ERRCODE = '22023';
   END IF;
-  RETURN v_id;
-END $$;
-
-CREATE FUNCTION gis.host_id(p_field text, p_host text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v_id bigint;
-BEGIN
-  PERFORM gis.check_name(p_field, p_host);
-  SELECT id INTO v_id FROM gis.hosts WHERE name = p_host;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'invalid %: no host named %', p_field, quote_literal(p_host) USING ERRCODE = 'VG404';
-  END IF;
+  EXECUTE format('INSERT INTO gis.%I (name, site_id, endpoint) VALUES ($1, $2, $3) '
+                 'ON CONFLICT (name) DO UPDATE SET site_id = EXCLUDED.site_id, endpoint = EXCLUDED.endpoint '
+                 'RETURNING id', v_table)
+    INTO v_id USING p_name, v_site, p_endpoint;
   RETURN v_id;
 END $$;
 
 CREATE FUNCTION gis.add_image_server(p_name text, p_site text, p_endpoint text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_site bigint := gis.site_id('site', p_site);
-  v_id bigint;
-BEGIN
-  PERFORM gis.check_name('name', p_name);
-  IF p_endpoint IS NULL OR length(p_endpoint) NOT BETWEEN 1 AND 512 THEN
-    RAISE EXCEPTION 'invalid endpoint: must be 1-512 characters' USING ERRCODE = '22023';
-  END IF;
-  INSERT INTO gis.image_servers (name, site_id, endpoint) VALUES (p_name, v_site, p_endpoint)
-  ON CONFLICT (name) DO UPDATE SET site_id = EXCLUDED.site_id, endpoint = EXCLUDED.endpoint
-  RETURNING id INTO v_id;
-  RETURN v_id;
-END $$;
-
+LANGUAGE sql RETURN gis.add_server('image', p_name, p_site, p_endpoint);
 CREATE FUNCTION gis.add_data_server(p_name text, p_site text, p_endpoint text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_site bigint := gis.site_id('site', p_site);
-  v_id bigint;
-BEGIN
-  PERFORM gis.check_name('name', p_name);
-  IF p_endpoint IS NULL OR length(p_endpoint) NOT BETWEEN 1 AND 512 THEN
-    RAISE EXCEPTION 'invalid endpoint: must be 1-512 characters' USING ERRCODE = '22023';
-  END IF;
-  INSERT INTO gis.data_servers (name, site_id, endpoint) VALUES (p_name, v_site, p_endpoint)
-  ON CONFLICT (name) DO UPDATE SET site_id = EXCLUDED.site_id, endpoint = EXCLUDED.endpoint
-  RETURNING id INTO v_id;
-  RETURN v_id;
-END $$;
+LANGUAGE sql RETURN gis.add_server('data', p_name, p_site, p_endpoint);
 
 CREATE FUNCTION gis.add_user(p_name text, p_is_admin boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql AS $$

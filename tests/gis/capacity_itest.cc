@@ -193,6 +193,26 @@ TEST_F(Capacity, ShrinkingAHostBelowItsVmsIsRefused) {
   EXPECT_EQ(count("SELECT cpus FROM gis.hosts WHERE name = 'h1'"), 4);
 }
 
+TEST_F(Capacity, ImageAndDataServersRegisterAndValidate) {
+  const auto img = registry_.add_image_server("images-1", "ufl", "ssh://images-1");
+  EXPECT_EQ(registry_.add_image_server("images-1", "ufl", "ssh://images-1b"), img) << "an update keeps the id";
+  EXPECT_GT(registry_.add_data_server("data-1", "ufl", "ssh://data-1"), img);
+  try {
+    registry_.add_data_server("data-2", "nowhere", "ssh://x");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_EQ(e.field(), "site");
+  }
+  try {
+    registry_.add_image_server("images-2", "ufl", "");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "endpoint");
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM gis.resources WHERE kind IN ('image_server', 'data_server')"), 2);
+}
+
 TEST_F(Capacity, RegistrationOfKnownHostsUpdatesThem) {
   HostSpec bigger{"h2", "lan", "qemu+ssh://h2/system", 8, 16384, 100, "x86_64", {{"gpu", "none"}}};
   auto r = registry_.register_hosts(std::span<const HostSpec>{&bigger, 1});
