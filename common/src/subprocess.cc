@@ -72,12 +72,18 @@ Subprocess Subprocess::spawn(const SpawnOptions& o) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    // Open the files before any dup2 so that a caller's descriptor that
+    // happens to be 0, 1 or 2 is not overwritten before it is used.
+    const int in = o.stdin_fd >= 0 ? o.stdin_fd : ::open("/dev/null", O_RDONLY);
+    const int out = o.stdout_fd >= 0 ? o.stdout_fd : ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (in < 0 || out < 0) child_fail(fd, 1);
-    const int err = err_path == out_path ? out : ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (err < 0) child_fail(fd, 1);
-    if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) child_fail(fd, 1);
+    const int in2 = ::fcntl(in, F_DUPFD_CLOEXEC, 3);
+    const int out2 = ::fcntl(out, F_DUPFD_CLOEXEC, 3);
+    const int err2 = err_path == out_path && o.stdout_fd < 0 ? out2 : ::fcntl(err, F_DUPFD_CLOEXEC, 3);
+    if (in2 < 0 || out2 < 0 || err2 < 0) child_fail(fd, 1);
+    if (::dup2(in2, 0) < 0 || ::dup2(out2, 1) < 0 || ::dup2(err2, 2) < 0) child_fail(fd, 1);
     // Nothing else of the parent's reaches the program (listening sockets,
     // pipes, the files above): close every descriptor but stdio and the pipe.
     if (fd > 3) ::close_range(3, static_cast<unsigned>(fd) - 1, 0);

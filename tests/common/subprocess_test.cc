@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vigo/common/subprocess.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -75,6 +76,27 @@ TEST(System, UnknownUserIsNotFound) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
   }
   EXPECT_GT(free_tcp_port(), 0);
+}
+
+TEST(Subprocess, StdinAndStdoutCanBePipes) {
+  int in[2], out[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  SpawnOptions o = argv_only({"/bin/cat"});
+  o.stdin_fd = in[0];
+  o.stdout_fd = out[1];
+  auto p = Subprocess::spawn(o);
+  ::close(in[0]);
+  ::close(out[1]);
+  ASSERT_EQ(::write(in[1], "ping", 4), 4);
+  ::close(in[1]);  // cat sees end of input and exits
+  char buf[16] = {};
+  std::size_t got = 0;
+  ssize_t n;
+  while ((n = ::read(out[0], buf + got, sizeof buf - got)) > 0) got += static_cast<std::size_t>(n);
+  ::close(out[0]);
+  EXPECT_EQ(std::string(buf, got), "ping");
+  EXPECT_EQ(p.wait(), 0);
 }
 
 TEST(ShutdownSignal, RequestWakesWaiters) {

@@ -25,6 +25,10 @@ struct SpawnOptions {
   std::filesystem::path cwd;
   std::filesystem::path stdout_path;  // empty: /dev/null; opened for append
   std::filesystem::path stderr_path;  // empty: /dev/null; may equal stdout_path
+  // When >= 0, the child's stdin / stdout is this descriptor (e.g. one end of
+  // a pipe) instead of /dev/null / stdout_path. The caller keeps its copy.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
   std::optional<uid_t> uid;           // drop to this user (setgroups, setgid, setuid)
   std::optional<gid_t> gid;
   int parent_death_signal = SIGTERM;  // 0: none

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+// vigo-imaged: parses the command line and runs it (vigo/imageserver/app.h).
+#include "vigo/imageserver/app.h"
+
+int main(int argc, char** argv) { return vigo::imageserver::run(argc, argv); }

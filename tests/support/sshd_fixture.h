@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test support for OpenSSH: a real sshd on loopback with throwaway keys (an
+// ed25519 host key and one client key, made by ssh-keygen in a temporary
+// directory), no configuration file, key authentication only. It runs as a
+// vigo::Subprocess, so it dies with the test process, and the destructor
+// stops it even when the test failed. SshChannel runs one command through the
+// system's ssh client and exposes its stdin/stdout as descriptors, the way
+// vigo-fs will reach vigo-imaged. Not thread-safe (one test owns each).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/pg_fixture.h"
+#include "vigo/common/subprocess.h"
+
+namespace vigo::testing {
+
+class SshdFixture {
+ public:
+  SshdFixture();  // starts sshd; throws if it does not accept connections
+  ~SshdFixture();
+  SshdFixture(const SshdFixture&) = delete;
+  SshdFixture& operator=(const SshdFixture&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] const std::filesystem::path& client_key() const { return client_key_; }
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_.path(); }
+  // argv for `ssh ... root@127.0.0.1 <remote_command>`.
+  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const;
+  // sshd's log (for failure messages).
+  [[nodiscard]] std::string log() const;
+
+ private:
+  TempDir dir_{"vigo-sshd"};
+  std::filesystem::path client_key_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Subprocess> sshd_;
+};
+
+// One `ssh` process running a remote command; the test talks to it through
+// two pipes (release_fds() hands them to e.g. a WireClient, which closes them).
+class SshChannel {
+ public:
+  SshChannel(const SshdFixture& sshd, const std::string& remote_command);
+  ~SshChannel();  // closes what was not taken, then waits for ssh (killed after 10 s)
+  SshChannel(const SshChannel&) = delete;
+  SshChannel& operator=(const SshChannel&) = delete;
+
+  // Descriptors: write requests to to_remote, read replies from from_remote.
+  [[nodiscard]] int to_remote() const { return to_remote_; }
+  [[nodiscard]] int from_remote() const { return from_remote_; }
+  // The caller now owns both descriptors.
+  void release_fds() { to_remote_ = from_remote_ = -1; }
+  // Waits for ssh to exit; its status.
+  int wait();
+  [[nodiscard]] std::string stderr_text() const;
+
+ private:
+  std::filesystem::path stderr_path_;
+  int to_remote_ = -1;
+  int from_remote_ = -1;
+  std::unique_ptr<Subprocess> ssh_;
+};
+
+[[nodiscard]] std::string imaged_path();
+
+}  // namespace vigo::testing
