@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vigo/common/wire.h"
 
+#include "vigo/common/file_util.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,20 +28,6 @@ constexpr std::uint32_t kMaxErrorMessage = 4096;
 constexpr std::uint32_t kMaxFieldName = 256;
 constexpr std::uint32_t kMaxPeerName = 256;
 
-// Reads exactly n bytes; returns how many arrived before end of stream.
-std::size_t read_full(int fd, std::uint8_t* p, std::size_t n) {
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::read(fd, p + done, n - done);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("wire: read");
-    }
-    if (r == 0) break;
-    done += static_cast<std::size_t>(r);
-  }
-  return done;
-}
 
 void write_full(int fd, const std::uint8_t* p, std::size_t n) {
   while (n > 0) {
@@ -304,13 +292,13 @@ Error decode_error(std::span<const std::uint8_t> payload) { return decode_error_
 
 std::optional<Frame> read_frame(int fd, std::uint32_t max_payload) {
   std::array<std::uint8_t, kHeaderSize> raw{};
-  const std::size_t got = read_full(fd, raw.data(), raw.size());
+  const std::size_t got = read_full(fd, raw.data(), raw.size(), "wire");
   if (got == 0) return std::nullopt;
   if (got < raw.size()) throw Error{ErrorCode::kUnavailable, "wire: stream ended inside a frame header"};
   Frame frame;
   frame.header = decode_header(raw, max_payload);
   frame.payload.resize(frame.header.length);
-  if (read_full(fd, frame.payload.data(), frame.payload.size()) < frame.payload.size()) {
+  if (read_full(fd, frame.payload.data(), frame.payload.size(), "wire") < frame.payload.size()) {
     throw Error{ErrorCode::kUnavailable, "wire: stream ended inside a frame payload"};
   }
   return frame;

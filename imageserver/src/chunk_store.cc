@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "file_util.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/compress.h"
 #include "vigo/common/digest.h"
 #include "vigo/common/error.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "file_util.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/error.h"
 #include "vigo/common/names.h"
 

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "file_util.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/names.h"
 
 namespace vigo::imageserver {

@@ -12,6 +12,7 @@
 
 #include "vigo/common/digest.h"
 #include "vigo/common/error.h"
+#include "vigo/common/file_util.h"
 
 namespace vigo::vfs {
 namespace fs = std::filesystem;
@@ -27,18 +28,6 @@ bool is_hex_name(const std::string& s) {
          });
 }
 
-void write_all(int fd, std::span<const std::uint8_t> data, const fs::path& path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("write " + path.string());
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 std::size_t pread_all(int fd, std::uint64_t offset, std::span<std::uint8_t> out, const std::string& what) {
   std::size_t done = 0;
   while (done < out.size()) {
@@ -51,14 +40,6 @@ std::size_t pread_all(int fd, std::uint64_t offset, std::span<std::uint8_t> out,
     done += static_cast<std::size_t>(n);
   }
   return done;
-}
-
-void fsync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + dir.string());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw_errno("fsync " + dir.string());
 }
 
 }  // namespace
@@ -184,7 +165,7 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) throw_errno("create " + tmp.string());
   try {
-    write_all(out, raw, tmp);
+    write_all(out, raw, tmp.string());
     if (::fsync(out) != 0) throw_errno("fsync " + tmp.string());
   } catch (...) {
     ::close(out);

@@ -27,7 +27,7 @@
 #include "vigo/common/manifest.h"
 #include "vigo/common/wire_messages.h"
 #include "vigo/imageserver/chunk_store.h"
-#include "vigo/imageserver/unique_fd.h"
+#include "vigo/common/unique_fd.h"
 
 namespace vigo::imageserver {
 

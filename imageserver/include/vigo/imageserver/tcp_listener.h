@@ -13,7 +13,7 @@
 #include <string>
 
 #include "vigo/imageserver/server.h"
-#include "vigo/imageserver/unique_fd.h"
+#include "vigo/common/unique_fd.h"
 
 namespace vigo::imageserver {
 

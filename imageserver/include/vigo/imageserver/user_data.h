@@ -26,7 +26,7 @@
 
 #include "vigo/common/error.h"
 #include "vigo/common/wire_messages.h"
-#include "vigo/imageserver/unique_fd.h"
+#include "vigo/common/unique_fd.h"
 
 namespace vigo::imageserver {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// File helpers for the store (private to imageserver/): whole-file reads with
+// File helpers shared by the image server and the proxy: whole-file reads with
 // a size limit, complete writes, and the atomic-replace sequence (temp file in
 // the same directory, write, fsync, rename, fsync the directory). errno
 // becomes vigo::Error through throw_errno, naming the file. Stateless.
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "vigo/imageserver/unique_fd.h"
+#include "vigo/common/unique_fd.h"
 
-namespace vigo::imageserver {
+namespace vigo {
 
 // open(2) with O_CLOEXEC, throwing on failure ("open <what>").
 UniqueFd open_or_throw(const std::filesystem::path& path, int flags, std::string_view what, mode_t mode = 0);
@@ -23,6 +23,9 @@ UniqueFd open_at_or_throw(int dirfd, const std::string& name, int flags, std::st
 // max_bytes (checked with fstat before allocating).
 std::vector<std::uint8_t> read_all(int fd, std::size_t max_bytes, std::string_view what);
 void write_all(int fd, std::span<const std::uint8_t> data, std::string_view what);
+// Reads exactly n bytes from a stream (pipe, socket, file); returns how many
+// arrived before end of stream. Errors throw ("read <what>").
+std::size_t read_full(int fd, std::uint8_t* out, std::size_t n, std::string_view what);
 void pread_exact(int fd, std::uint8_t* out, std::size_t n, std::uint64_t offset, std::string_view what);
 void fsync_or_throw(int fd, std::string_view what);
 void fsync_dir(const std::filesystem::path& dir);
@@ -39,4 +42,4 @@ enum class Replace { kAllow, kNever };
 void write_file_atomic(const std::filesystem::path& dir, const std::string& name, std::span<const std::uint8_t> data,
                        Replace replace = Replace::kAllow);
 
-}  // namespace vigo::imageserver
+}  // namespace vigo

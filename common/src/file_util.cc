@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "file_util.h"
+#include "vigo/common/file_util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "vigo/common/digest.h"
 #include "vigo/common/error.h"
 
-namespace vigo::imageserver {
+namespace vigo {
 
 UniqueFd open_or_throw(const std::filesystem::path& path, int flags, std::string_view what, mode_t mode) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -56,6 +56,20 @@ void write_all(int fd, std::span<const std::uint8_t> data, std::string_view what
     }
     done += static_cast<std::size_t>(w);
   }
+}
+
+std::size_t read_full(int fd, std::uint8_t* out, std::size_t n, std::string_view what) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::read(fd, out + done, n - done);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + std::string{what});
+    }
+    if (r == 0) break;
+    done += static_cast<std::size_t>(r);
+  }
+  return done;
 }
 
 void pread_exact(int fd, std::uint8_t* out, std::size_t n, std::uint64_t offset, std::string_view what) {
@@ -111,4 +125,4 @@ void write_file_atomic(const std::filesystem::path& dir, const std::string& name
   fsync_or_throw(dfd.get(), dir.string());
 }
 
-}  // namespace vigo::imageserver
+}  // namespace vigo

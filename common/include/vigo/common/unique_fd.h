@@ -7,7 +7,7 @@
 
 #include <utility>
 
-namespace vigo::imageserver {
+namespace vigo {
 
 class UniqueFd {
  public:
@@ -34,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace vigo::imageserver
+}  // namespace vigo
