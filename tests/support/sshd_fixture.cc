@@ -63,30 +63,51 @@ SshdFixture::SshdFixture() {
   fs::create_directories("/run/sshd");  // sshd's privilege-separation directory
   for (int attempt = 0; attempt < 5 && !sshd_; ++attempt) {
     port_ = free_tcp_port();
-    SpawnOptions o;
-    // clang-format off
-    o.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null",
-              "-o", "ListenAddress=127.0.0.1",
-              "-o", "Port=" + std::to_string(port_),
-              "-o", "HostKey=" + host_key.string(),
-              "-o", "AuthorizedKeysFile=" + (dir_.path() / "authorized_keys").string(),
-              "-o", "PidFile=" + (dir_.path() / "sshd.pid").string(),
-              "-o", "StrictModes=no",
-              "-o", "PasswordAuthentication=no",
-              "-o", "KbdInteractiveAuthentication=no",
-              "-o", "UsePAM=no",
-              "-o", "PermitRootLogin=prohibit-password",
-              "-o", "MaxStartups=50"};
-    // clang-format on
-    o.stderr_path = dir_.path() / "sshd.log";
-    auto p = std::make_unique<Subprocess>(Subprocess::spawn(o));
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline && p->running() && !accepts(port_)) {
-      std::this_thread::sleep_for(20ms);
-    }
-    if (p->running() && accepts(port_)) sshd_ = std::move(p);  // else: lost the port race; retry
+    launch();  // false: lost the port race; retry
   }
   if (!sshd_) throw std::runtime_error("sshd did not start: " + log());
+}
+
+bool SshdFixture::launch() {
+  const fs::path host_key = dir_.path() / "host_key";
+  SpawnOptions o;
+  // clang-format off
+  o.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null",
+            "-o", "ListenAddress=127.0.0.1",
+            "-o", "Port=" + std::to_string(port_),
+            "-o", "HostKey=" + host_key.string(),
+            "-o", "AuthorizedKeysFile=" + (dir_.path() / "authorized_keys").string(),
+            "-o", "PidFile=" + (dir_.path() / "sshd.pid").string(),
+            "-o", "StrictModes=no",
+            "-o", "PasswordAuthentication=no",
+            "-o", "KbdInteractiveAuthentication=no",
+            "-o", "UsePAM=no",
+            "-o", "PermitRootLogin=prohibit-password",
+            "-o", "MaxStartups=50"};
+  // clang-format on
+  o.stderr_path = dir_.path() / "sshd.log";
+  auto p = std::make_unique<Subprocess>(Subprocess::spawn(o));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && p->running() && !accepts(port_)) {
+    std::this_thread::sleep_for(20ms);
+  }
+  if (!p->running() || !accepts(port_)) return false;
+  sshd_ = std::move(p);
+  return true;
+}
+
+void SshdFixture::stop() {
+  if (sshd_) sshd_->terminate(5s);
+  sshd_.reset();
+}
+
+void SshdFixture::restart() {
+  stop();
+  // The port was ours a moment ago; give a TIME_WAIT-free listener a few tries.
+  for (int attempt = 0; attempt < 50 && !sshd_; ++attempt) {
+    if (!launch()) std::this_thread::sleep_for(100ms);
+  }
+  if (!sshd_) throw std::runtime_error("sshd did not restart on port " + std::to_string(port_) + ": " + log());
 }
 
 SshdFixture::~SshdFixture() {

@@ -33,8 +33,13 @@ class SshdFixture {
   [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const;
   // sshd's log (for failure messages).
   [[nodiscard]] std::string log() const;
+  // Stops the listening sshd (sessions already open live on in their own
+  // sshd processes) and starts it again on the same port.
+  void stop();
+  void restart();
 
  private:
+  bool launch();  // starts sshd on port_; false if it did not come up
   TempDir dir_{"vigo-sshd"};
   std::filesystem::path client_key_;
   std::uint16_t port_ = 0;

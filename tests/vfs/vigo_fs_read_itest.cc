@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// vigo-fs end to end, reading: the real binary on a real FUSE mount, reaching
+// the real vigo-imaged through a real sshd. Every byte read is compared with
+// the file that was published.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "support/vfs_fixture.h"
+#include "vfs/vfs_test_util.h"
+
+namespace vigo::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kChunk = 1 << 20;
+
+class VigoFsReadTest : public ::testing::Test {
+ protected:
+  VigoFsReadTest() {
+    random_ = random_bytes_for_test(5 * kChunk + 12345, 1);  // not a multiple of the chunk size
+    text_ = compressible_bytes_for_test(3 * kChunk + 777, 2);
+    vfs_.publish("random", random_);
+    vfs_.publish("text", text_);
+  }
+
+  // Waits until no whole-chunk fetch is under way (background fills).
+  void settle() {
+    for (int i = 0; i < 500; ++i) {
+      const auto s = vfs_.status();
+      if (s["chunks_in_flight"] == 0 && s["requests_in_flight"] == 0 && s["requests_queued"] == 0) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL() << "fetches did not settle: " << vfs_.status().dump();
+  }
+
+  void expect_random_ranges(const std::string& file, const std::vector<std::uint8_t>& src, int count,
+                            std::uint64_t seed) {
+    std::mt19937_64 gen{seed};
+    for (int i = 0; i < count; ++i) {
+      const std::uint64_t off = gen() % (src.size() + 100);  // some start past the end
+      const std::size_t len = 1 + gen() % (gen() % 4 == 0 ? 3 * kChunk : 64 * 1024);
+      const auto got = read_range(vfs_.image(file), off, len);
+      const std::size_t want = off >= src.size() ? 0 : std::min<std::size_t>(len, src.size() - off);
+      ASSERT_EQ(got.size(), want) << file << " off=" << off << " len=" << len;
+      ASSERT_TRUE(std::equal(got.begin(), got.end(), src.begin() + static_cast<std::ptrdiff_t>(off)))
+          << file << " off=" << off << " len=" << len;
+    }
+  }
+
+  VfsFixture vfs_;
+  std::vector<std::uint8_t> random_, text_;
+};
+
+TEST_F(VigoFsReadTest, ListsImagesAndVersionsWithManifestSizes) {
+  vfs_.publish("random", text_);  // version 2 of "random"
+  vfs_.start_fs();
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator{vfs_.mount() / "images"}) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"random", "random@1", "random@2", "text", "text@1"}));
+  EXPECT_EQ(fs::file_size(vfs_.image("random@1")), random_.size());
+  EXPECT_EQ(fs::file_size(vfs_.image("random")), text_.size());  // the latest is version 2
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, text_.size()), text_);
+  EXPECT_FALSE(fs::exists(vfs_.image("random@3")));
+  EXPECT_FALSE(fs::exists(vfs_.image("random@01")));
+  EXPECT_FALSE(fs::exists(vfs_.image("nope")));
+  EXPECT_THROW((void)read_range(vfs_.mount() / "images" / "missing", 0, 1), std::system_error);
+}
+
+TEST_F(VigoFsReadTest, RandomRangesAndWholeFilesMatchTheSource) {
+  vfs_.start_fs();
+  expect_random_ranges("random@1", random_, 150, 7);
+  expect_random_ranges("text", text_, 150, 8);
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size() + 10), random_);
+  EXPECT_EQ(read_range(vfs_.image("text@1"), 0, text_.size()), text_);
+  const auto s = vfs_.status();
+  EXPECT_GT(s["range_fetches"].get<int>(), 0) << s.dump();  // small reads did not wait for whole chunks
+  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+}
+
+TEST_F(VigoFsReadTest, SecondReadComesFromTheCache) {
+  vfs_.start_fs();
+  // The second read goes through another inode of the same bytes (name@1
+  // after name), so the kernel's page cache cannot answer it: vigo-fs must.
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  settle();
+  const auto before = vfs_.status();
+  EXPECT_EQ(before["chunk_fetches"], 6) << before.dump();
+  EXPECT_EQ(read_range(vfs_.image("random@1"), 0, random_.size()), random_);
+  const auto after = vfs_.status();
+  EXPECT_EQ(after["bytes_fetched"], before["bytes_fetched"]) << after.dump();
+  EXPECT_EQ(after["fetches"], before["fetches"]) << after.dump();
+  EXPECT_GT(after["hits"].get<int>(), before["hits"].get<int>()) << after.dump();
+}
+
+TEST_F(VigoFsReadTest, ManyConcurrentReadersOnSameAndDifferentFiles) {
+  vfs_.start_fs();
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&, t] {
+      const bool use_text = t % 3 == 0;
+      const auto& src = use_text ? text_ : random_;
+      const std::string file = use_text ? "text@1" : (t % 2 == 0 ? "random" : "random@1");
+      std::mt19937_64 gen{static_cast<std::uint64_t>(100 + t)};
+      for (int i = 0; i < 40; ++i) {
+        const std::uint64_t off = gen() % src.size();
+        const std::size_t len = 1 + gen() % (200 * 1024);
+        try {
+          const auto got = read_range(vfs_.image(file), off, len);
+          const std::size_t want = std::min<std::size_t>(len, src.size() - off);
+          if (got.size() != want ||
+              !std::equal(got.begin(), got.end(), src.begin() + static_cast<std::ptrdiff_t>(off))) {
+            ++bad;
+          }
+        } catch (const std::exception&) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(bad, 0) << vfs_.status().dump();
+}
+
+TEST_F(VigoFsReadTest, RestartOnTheSameCacheIsWarm) {
+  vfs_.start_fs();
+  EXPECT_EQ(read_range(vfs_.image("text"), 0, text_.size()), text_);
+  settle();
+  EXPECT_EQ(vfs_.stop_fs(), 0) << vfs_.fs_log();
+  vfs_.start_fs();
+  EXPECT_EQ(read_range(vfs_.image("text"), 0, text_.size()), text_);
+  const auto s = vfs_.status();
+  EXPECT_EQ(s["fetches"], 0) << s.dump();
+  EXPECT_EQ(s["bytes_fetched"], 0) << s.dump();
+  EXPECT_GT(s["hits"].get<int>(), 0) << s.dump();
+}
+
+TEST_F(VigoFsReadTest, DamagedCachedChunkIsFetchedAgain) {
+  vfs_.start_fs();
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  settle();
+  ASSERT_EQ(vfs_.stop_fs(), 0) << vfs_.fs_log();
+  // Flip bytes in every cached chunk file while unmounted.
+  int damaged = 0;
+  for (const auto& e : fs::recursive_directory_iterator{vfs_.cache() / "chunks"}) {
+    if (!e.is_regular_file()) continue;
+    fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+    std::fstream f{e.path(), std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(1000);
+    const char junk[4] = {'\x5a', '\x5a', '\x5a', '\x5a'};
+    f.write(junk, sizeof junk);
+    ++damaged;
+  }
+  ASSERT_EQ(damaged, 6);
+  vfs_.start_fs();
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  const auto s = vfs_.status();
+  EXPECT_EQ(s["cache_corrupt"], 6) << s.dump();
+  EXPECT_GT(s["fetches"].get<int>(), 0) << s.dump();
+}
+
+}  // namespace
+}  // namespace vigo::testing

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fetcher: image chunks for the FUSE read path, from the local ChunkCache
+// or from the image server through the ConnectionPool.
+//
+//   - fetch(): the whole chunk into the cache. Concurrent fetches of one
+//     chunk collapse into one GET_CHUNK (mode stored); the reply is
+//     decompressed (zstd) to exactly the manifest's raw length and committed
+//     with ChunkCache::commit, which verifies it against its SHA-256. A
+//     chunk that does not verify is an error, never data.
+//   - read(): bytes of one chunk. A cache hit is served from the cache on
+//     the caller's thread. On a miss, a small read (at most half the chunk)
+//     does not wait for the whole chunk: it asks GET_CHUNK mode range for
+//     just its bytes (urgent) and the whole chunk is fetched in the
+//     background for the cache; a large read waits for the whole chunk.
+//   - prefetch(): fetch() in the background if the chunk is neither cached
+//     nor on its way (sequential read-ahead).
+// Callbacks run on a pool thread (or the caller's, for hits and errors found
+// at once) and must be quick. Thread-safe; the cache and the pool must
+// outlive the Fetcher, and the pool must be destroyed (completing every
+// callback) before the Fetcher.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vigo/common/error.h"
+#include "vigo/common/manifest.h"
+#include "vigo/vfs/chunk_cache.h"
+#include "vigo/vfs/collapser.h"
+#include "vigo/vfs/connection_pool.h"
+
+namespace vigo::vfs {
+
+struct FetcherStats {
+  std::uint64_t hits = 0;           // reads served from the cache
+  std::uint64_t misses = 0;         // reads that needed the network
+  std::uint64_t fetches = 0;        // GET_CHUNK replies received (range and whole)
+  std::uint64_t range_fetches = 0;
+  std::uint64_t chunk_fetches = 0;  // whole chunks committed to the cache
+  std::uint64_t bytes_fetched = 0;  // GET_CHUNK payload bytes received
+  std::uint64_t fetch_ns = 0;       // total latency of those replies
+  std::uint64_t errors = 0;         // failed fetches (network, verification)
+  std::uint64_t in_flight = 0;      // whole-chunk fetches under way
+};
+
+class Fetcher {
+ public:
+  // The whole verified chunk, or why not.
+  struct ChunkResult {
+    std::shared_ptr<const std::vector<std::uint8_t>> raw;
+    std::optional<Error> error;
+  };
+  using ChunkCallback = std::function<void(const ChunkResult&)>;
+  using ReadCallback = std::function<void(Outcome)>;
+
+  Fetcher(ChunkCache& cache, ConnectionPool& pool) : cache_(cache), pool_(pool) {}
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  void fetch(const ChunkRef& ref, ChunkCallback done,
+             ConnectionPool::Priority priority = ConnectionPool::Priority::kUrgent);
+  // Bytes [offset, offset + length) of the chunk (offset + length <= raw_length).
+  void read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done);
+  void prefetch(const ChunkRef& ref);
+
+  [[nodiscard]] FetcherStats stats() const;
+
+ private:
+  struct HashKey {
+    std::size_t operator()(const ChunkHash& h) const noexcept {
+      std::size_t v;
+      static_assert(sizeof v <= sizeof h);
+      std::memcpy(&v, h.data(), sizeof v);
+      return v;
+    }
+  };
+  void on_chunk(const ChunkRef& ref, std::chrono::steady_clock::time_point started, Outcome outcome);
+  void count_fetch(std::size_t bytes, std::chrono::steady_clock::time_point started);
+
+  ChunkCache& cache_;
+  ConnectionPool& pool_;
+  Collapser<ChunkHash, ChunkResult, HashKey> whole_;
+  std::atomic<std::uint64_t> hits_{0}, misses_{0}, fetches_{0}, range_fetches_{0}, chunk_fetches_{0},
+      bytes_fetched_{0}, fetch_ns_{0}, errors_{0};
+};
+
+}  // namespace vigo::vfs

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// ProxyFs: vigo-fs's FUSE filesystem (libfuse3 low-level API), read-only:
+// /images/<name>, /images/<name>@<version> (ImageTree) and /.vigo-status.
+//
+// Lifecycle: mount() creates the session, installs libfuse's SIGINT/SIGTERM/
+// SIGHUP handlers (they call fuse_session_exit) and mounts; serve() runs
+// the multi-threaded loop until the filesystem is unmounted (fusermount3 -u)
+// or a signal arrives; the destructor unmounts. ProxyFs is the one context
+// object, reached from every callback through the session's userdata.
+//
+// open() of an image fetches its manifest (GET_MANIFEST) once per version
+// and keeps it; read() maps the range to chunks (map_read) and asks the
+// Fetcher for each piece; the reply (fuse_reply_buf) is sent from whichever
+// thread completes the last piece, so no FUSE thread waits on the network.
+// Lookups, getattr and directory listings may wait for a LIST_IMAGES refresh
+// (at most once per list_ttl, bounded by the request timeout). Sequential
+// reads of a file prefetch the next readahead_chunks chunks. Any network
+// or verification failure of a read is EIO. Immutable versions are opened
+// with keep_cache and have long entry/attribute timeouts; the latest alias
+// has short ones. Thread-safe.
+#pragma once
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "vigo/common/manifest.h"
+#include "vigo/vfs/chunk_cache.h"
+#include "vigo/vfs/connection_pool.h"
+#include "vigo/vfs/fetcher.h"
+#include "vigo/vfs/image_tree.h"
+
+namespace vigo::vfs {
+
+struct FsOptions {
+  std::filesystem::path mountpoint;
+  bool allow_other = false;
+  std::uint32_t max_read = 1u << 20;  // largest read the kernel sends (and read-ahead window)
+  std::uint32_t readahead_chunks = 4;
+  std::uint32_t max_background = 64;
+  std::chrono::milliseconds list_ttl{3000};
+  double immutable_timeout_s = 3600;  // entry/attr timeout of name@version and the directories
+  double latest_timeout_s = 1;        // of the latest alias
+};
+
+class ProxyFs {
+ public:
+  ProxyFs(FsOptions options, ChunkCache& cache);
+  ~ProxyFs();  // unmounts if mounted
+  ProxyFs(const ProxyFs&) = delete;
+  ProxyFs& operator=(const ProxyFs&) = delete;
+
+  void mount();  // throws vigo::Error naming the mountpoint
+  // Serves requests until unmounted or signalled; pool and fetcher must
+  // outlive the call. Returns 0, or libfuse's error.
+  int serve(ConnectionPool& pool, Fetcher& fetcher);
+
+  // FUSE callbacks (fuse_ops.cc, fuse_read.cc).
+  void init(fuse_conn_info* conn);
+  void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void getattr(fuse_req_t req, fuse_ino_t ino);
+  void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info* fi);
+  void release(fuse_req_t req, fuse_file_info* fi);
+  void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* fi);
+
+ struct OpenFile;  // what fuse_file_info::fh points to (src/open_file.h)
+
+ private:
+  // Attributes of an inode and its timeout; false if it does not exist.
+  bool attr_of(fuse_ino_t ino, struct stat* st, double* timeout);
+  void open_image(fuse_req_t req, const Node& node, fuse_file_info* fi);
+  void reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable);
+  void read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
+  std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
+
+  FsOptions options_;
+  ChunkCache& cache_;
+  ConnectionPool* pool_ = nullptr;  // set by serve()
+  Fetcher* fetcher_ = nullptr;      // set by serve()
+  ImageTree tree_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  bool handlers_ = false;
+  std::mutex manifests_mu_;
+  std::map<std::string, std::shared_ptr<const Manifest>> manifests_;  // GUARDED_BY(manifests_mu_), "name@v"
+};
+
+}  // namespace vigo::vfs

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/vfs/fetcher.h"
+
+#include "vigo/common/compress.h"
+#include "vigo/common/log.h"
+#include "vigo/common/wire_messages.h"
+
+namespace vigo::vfs {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+Outcome read_handle(const ChunkCache::Handle& h, std::uint32_t offset, std::uint32_t length) {
+  Outcome o;
+  o.bytes.resize(length);
+  try {
+    if (h.read(offset, o.bytes) != length) o.error = Error{ErrorCode::kInternal, "short read from the chunk cache"};
+  } catch (const Error& e) {
+    o.error = e;
+  }
+  return o;
+}
+
+}  // namespace
+
+void Fetcher::count_fetch(std::size_t bytes, Clock::time_point started) {
+  fetches_ += 1;
+  bytes_fetched_ += bytes;
+  fetch_ns_ += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+}
+
+void Fetcher::fetch(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority) {
+  if (!whole_.join(ref.hash, std::move(done))) return;  // already on its way
+  wire::GetChunk req;
+  req.hash = ref.hash;
+  req.mode = wire::ChunkMode::kStored;
+  const auto started = Clock::now();
+  pool_.submit(
+      wire::MessageType::kGetChunk, wire::encode(req),
+      [this, ref, started](Outcome o) { on_chunk(ref, started, std::move(o)); }, priority);
+}
+
+void Fetcher::on_chunk(const ChunkRef& ref, Clock::time_point started, Outcome outcome) {
+  ChunkResult result;
+  if (!outcome.ok()) {
+    result.error = outcome.error;
+  } else {
+    try {
+      count_fetch(outcome.bytes.size(), started);
+      wire::ChunkData data = wire::decode_chunk_data(outcome.bytes);
+      if (data.raw_length != ref.raw_length) {
+        throw Error{ErrorCode::kInternal, "server's chunk " + to_hex(ref.hash) + " has raw length " +
+                                              std::to_string(data.raw_length) + ", manifest says " +
+                                              std::to_string(ref.raw_length)};
+      }
+      std::vector<std::uint8_t> raw;
+      if (data.encoding == wire::ChunkEncoding::kZstd) {
+        raw = zstd_decompress(data.data, ref.raw_length);
+      } else if (data.data.size() == ref.raw_length) {
+        raw = std::move(data.data);
+      } else {
+        throw Error{ErrorCode::kInternal, "server's raw chunk " + to_hex(ref.hash) + " has the wrong length"};
+      }
+      (void)cache_.commit(ref.hash, raw);  // verifies against the hash
+      chunk_fetches_ += 1;
+      result.raw = std::make_shared<const std::vector<std::uint8_t>>(std::move(raw));
+    } catch (const Error& e) {
+      result.error = e;
+    } catch (const std::exception& e) {
+      result.error = Error{ErrorCode::kInternal, e.what()};
+    }
+  }
+  if (result.error) {
+    errors_ += 1;
+    log::warn("chunk fetch failed", {{"chunk", to_hex(ref.hash)}, {"error", result.error->what()}});
+  }
+  whole_.complete(ref.hash, result);
+}
+
+void Fetcher::read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done) {
+  if (static_cast<std::uint64_t>(offset) + length > ref.raw_length) {
+    done(Outcome{{}, Error{ErrorCode::kInvalidArgument, "read past the end of a chunk"}});
+    return;
+  }
+  auto cached = [&]() -> std::optional<ChunkCache::Handle> {
+    try {
+      return cache_.open(ref.hash);
+    } catch (const Error& e) {  // an unreadable cache file: fetch the chunk again
+      log::warn("chunk cache open failed", {{"chunk", to_hex(ref.hash)}, {"error", e.what()}});
+      return std::nullopt;
+    }
+  }();
+  if (cached) {
+    hits_ += 1;
+    done(read_handle(*cached, offset, length));
+    return;
+  }
+  misses_ += 1;
+  if (static_cast<std::uint64_t>(length) * 2 <= ref.raw_length) {
+    // Range first: this read gets just its bytes; the cache gets the chunk later.
+    wire::GetChunk req;
+    req.hash = ref.hash;
+    req.mode = wire::ChunkMode::kRange;
+    req.offset = offset;
+    req.length = length;
+    const auto started = Clock::now();
+    pool_.submit(wire::MessageType::kGetChunk, wire::encode(req),
+                 [this, offset, length, started, done = std::move(done)](Outcome o) {
+                   if (o.ok()) {
+                     try {
+                       count_fetch(o.bytes.size(), started);
+                       range_fetches_ += 1;
+                       wire::ChunkData data = wire::decode_chunk_data(o.bytes);
+                       if (data.encoding != wire::ChunkEncoding::kRaw || data.offset != offset ||
+                           data.data.size() != length) {
+                         throw Error{ErrorCode::kInternal, "range reply does not match the request"};
+                       }
+                       o.bytes = std::move(data.data);
+                     } catch (const Error& e) {
+                       o.error = e;
+                     }
+                   }
+                   if (!o.ok()) errors_ += 1;
+                   done(std::move(o));
+                 });
+    fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
+    return;
+  }
+  fetch(ref, [offset, length, done = std::move(done)](const ChunkResult& r) {
+    if (r.error) {
+      done(Outcome{{}, r.error});
+      return;
+    }
+    done(Outcome{std::vector<std::uint8_t>(r.raw->begin() + offset, r.raw->begin() + offset + length), std::nullopt});
+  });
+}
+
+void Fetcher::prefetch(const ChunkRef& ref) {
+  if (whole_.in_flight(ref.hash)) return;
+  try {
+    if (cache_.open(ref.hash)) return;
+  } catch (const Error&) {
+    // fetch it again below
+  }
+  fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
+}
+
+FetcherStats Fetcher::stats() const {
+  FetcherStats s;
+  s.hits = hits_;
+  s.misses = misses_;
+  s.fetches = fetches_;
+  s.range_fetches = range_fetches_;
+  s.chunk_fetches = chunk_fetches_;
+  s.bytes_fetched = bytes_fetched_;
+  s.fetch_ns = fetch_ns_;
+  s.errors = errors_;
+  s.in_flight = whole_.size();
+  return s;
+}
+
+}  // namespace vigo::vfs

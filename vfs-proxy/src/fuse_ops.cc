@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+// ProxyFs: mounting, the loop, the callback table, and the tree's metadata
+// (lookup, getattr, directories). Reads are in fuse_read.cc.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "open_file.h"
+#include "vigo/common/log.h"
+#include "vigo/vfs/proxy_fs.h"
+
+namespace vigo::vfs {
+namespace {
+
+ProxyFs& fs(fuse_req_t req) { return *static_cast<ProxyFs*>(fuse_req_userdata(req)); }
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = [](void* userdata, fuse_conn_info* conn) { static_cast<ProxyFs*>(userdata)->init(conn); };
+  ops.lookup = [](fuse_req_t req, fuse_ino_t parent, const char* name) { fs(req).lookup(req, parent, name); };
+  ops.getattr = [](fuse_req_t req, fuse_ino_t ino, fuse_file_info*) { fs(req).getattr(req, ino); };
+  ops.opendir = [](fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fs(req).opendir(req, ino, fi); };
+  ops.readdir = [](fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    fs(req).readdir(req, ino, size, off, fi);
+  };
+  ops.releasedir = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fs(req).release(req, fi); };
+  ops.open = [](fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) { fs(req).open(req, ino, fi); };
+  ops.read = [](fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    fs(req).read(req, size, off, fi);
+  };
+  ops.release = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fs(req).release(req, fi); };
+  return ops;
+}();
+
+}  // namespace
+
+ProxyFs::ProxyFs(FsOptions options, ChunkCache& cache)
+    : options_(std::move(options)),
+      cache_(cache),
+      tree_(
+          [this] {
+            Outcome o = pool_->call(wire::MessageType::kListImages, {});
+            if (!o.ok()) throw *o.error;
+            return wire::decode_image_list(o.bytes);
+          },
+          options_.list_ttl) {
+  if (options_.max_read < 4096 || options_.max_read > (1u << 20)) {
+    throw invalid_argument("max-read", "must be 4096..1048576");
+  }
+}
+
+ProxyFs::~ProxyFs() {
+  if (session_ == nullptr) return;
+  if (handlers_) fuse_remove_signal_handlers(session_);
+  if (mounted_) fuse_session_unmount(session_);
+  fuse_session_destroy(session_);
+}
+
+void ProxyFs::mount() {
+  std::string opts = "ro,default_permissions,fsname=vigo-fs,subtype=vigo,max_read=" + std::to_string(options_.max_read);
+  if (options_.allow_other) opts += ",allow_other";
+  const char* argv[] = {"vigo-fs", "-o", opts.c_str()};
+  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+  session_ = fuse_session_new(&args, &kOps, sizeof kOps, this);
+  if (session_ == nullptr) throw Error{ErrorCode::kInvalidArgument, "cannot create the FUSE session (options: " + opts + ")"};
+  if (fuse_set_signal_handlers(session_) != 0) throw Error{ErrorCode::kInternal, "cannot install signal handlers"};
+  handlers_ = true;
+  if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
+    throw Error{ErrorCode::kUnavailable, "cannot mount on " + options_.mountpoint.string() +
+                                             " (does it exist? is /dev/fuse usable? allow_other needs "
+                                             "user_allow_other in /etc/fuse.conf unless root)"};
+  }
+  mounted_ = true;
+}
+
+int ProxyFs::serve(ConnectionPool& pool, Fetcher& fetcher) {
+  pool_ = &pool;
+  fetcher_ = &fetcher;
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  const int rc = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  return rc;
+}
+
+void ProxyFs::init(fuse_conn_info* conn) {
+  // max_pages follows max_write in libfuse; a read-only filesystem never
+  // sees a write, so this only lets reads be as large as max_read.
+  conn->max_write = options_.max_read;
+  conn->max_read = options_.max_read;
+  conn->max_readahead = options_.max_read;
+  conn->max_background = options_.max_background;
+  conn->congestion_threshold = options_.max_background * 3 / 4;
+  if ((conn->capable & FUSE_CAP_ASYNC_READ) != 0) conn->want |= FUSE_CAP_ASYNC_READ;
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;  // the data never changes
+}
+
+bool ProxyFs::attr_of(fuse_ino_t ino, struct stat* st, double* timeout) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_uid = ::getuid();
+  st->st_gid = ::getgid();
+  st->st_blksize = 1 << 20;
+  const auto node = tree_.node(ino);
+  if (!node) return false;
+  *timeout = options_.immutable_timeout_s;
+  switch (node->kind) {
+    case Node::Kind::kRoot:
+    case Node::Kind::kImages:
+      st->st_mode = S_IFDIR | 0555;
+      st->st_nlink = 2;
+      *timeout = options_.latest_timeout_s;
+      return true;
+    case Node::Kind::kStatus:
+      st->st_mode = S_IFREG | 0444;
+      st->st_nlink = 1;
+      *timeout = 0;
+      return true;
+    case Node::Kind::kImage:
+      break;
+  }
+  st->st_mode = S_IFREG | 0444;
+  st->st_nlink = 1;
+  if (node->version == 0) *timeout = options_.latest_timeout_s;
+  std::uint64_t size = 0;
+  if (auto m = node->version != 0 ? cached_manifest(node->name + "@" + std::to_string(node->version)) : nullptr) {
+    size = m->size;  // a version's size never changes
+  } else {
+    auto e = tree_.entry(*node, node->version == 0);
+    if (!e) return false;
+    size = e->size;
+  }
+  st->st_size = static_cast<off_t>(size);
+  st->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
+  return true;
+}
+
+void ProxyFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  try {
+    const auto ino = tree_.lookup(parent, name);
+    fuse_entry_param e{};
+    double timeout = 0;
+    if (!ino || !attr_of(*ino, &e.attr, &timeout)) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    e.ino = *ino;
+    e.entry_timeout = e.attr_timeout = timeout;
+    fuse_reply_entry(req, &e);
+  } catch (const Error& err) {
+    log::warn("lookup failed", {{"name", name}, {"error", err.what()}});
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void ProxyFs::getattr(fuse_req_t req, fuse_ino_t ino) {
+  try {
+    struct stat st;
+    double timeout = 0;
+    if (!attr_of(ino, &st, &timeout)) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    fuse_reply_attr(req, &st, timeout);
+  } catch (const Error& err) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void ProxyFs::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const auto node = tree_.node(ino);
+  if (!node || (node->kind != Node::Kind::kRoot && node->kind != Node::Kind::kImages)) {
+    fuse_reply_err(req, node ? ENOTDIR : ENOENT);
+    return;
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> entries{{".", ino}, {"..", kRootIno}};
+  try {
+    if (node->kind == Node::Kind::kRoot) {
+      entries.emplace_back(kImagesName, kImagesIno);
+      entries.emplace_back(kStatusName, kStatusIno);
+    } else {
+      for (auto& e : tree_.list_images()) entries.push_back(std::move(e));
+    }
+  } catch (const Error& err) {
+    log::warn("listing images failed", {{"error", err.what()}});
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  auto f = std::make_unique<OpenFile>();
+  f->kind = OpenFile::Kind::kDirectory;
+  for (const auto& [name, entry_ino] : entries) {
+    struct stat st{};
+    st.st_ino = entry_ino;
+    st.st_mode = entry_ino == kRootIno || entry_ino == kImagesIno ? S_IFDIR : S_IFREG;
+    const std::size_t need = fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
+    const std::size_t at = f->text.size();
+    f->text.resize(at + need);
+    fuse_add_direntry(req, f->text.data() + at, need, name.c_str(), &st, static_cast<off_t>(at + need));
+  }
+  fi->fh = reinterpret_cast<std::uint64_t>(f.release());
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) != 0) delete open_file(fi);  // the opener went away
+}
+
+void ProxyFs::readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fuse_file_info* fi) {
+  const std::string& text = open_file(fi)->text;
+  if (off < 0 || static_cast<std::size_t>(off) >= text.size()) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  // Whole records only: walk from off while they fit.
+  std::size_t end = static_cast<std::size_t>(off);
+  while (end < text.size()) {
+    // struct fuse_dirent: u64 ino, u64 off, u32 namelen, u32 type, name, padded to 8 bytes.
+    std::uint32_t namelen = 0;
+    std::memcpy(&namelen, text.data() + end + 16, sizeof namelen);
+    const std::size_t rec = (24 + namelen + 7) & ~std::size_t{7};
+    if (end + rec - static_cast<std::size_t>(off) > size) break;
+    end += rec;
+  }
+  fuse_reply_buf(req, text.data() + off, end - static_cast<std::size_t>(off));
+}
+
+void ProxyFs::release(fuse_req_t req, fuse_file_info* fi) {
+  delete open_file(fi);
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace vigo::vfs

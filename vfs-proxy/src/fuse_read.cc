@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+// ProxyFs: open, read and read-ahead of images and of the status file.
+#include <fcntl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "open_file.h"
+#include "vigo/common/log.h"
+#include "vigo/vfs/chunk_map.h"
+#include "vigo/vfs/proxy_fs.h"
+#include "vigo/vfs/status.h"
+
+namespace vigo::vfs {
+namespace {
+
+int errno_for(const Error& e) { return e.code() == ErrorCode::kNotFound ? ENOENT : EIO; }
+
+// One FUSE read split into chunk pieces; the last piece to finish replies.
+struct ReadOp {
+  ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces) : req(r), buf(size), remaining(pieces) {}
+  void deliver(std::uint64_t at, const Outcome& o) {
+    if (o.ok()) {
+      std::memcpy(buf.data() + at, o.bytes.data(), o.bytes.size());
+    } else if (!failed.exchange(true)) {
+      log::warn("read failed", {{"error", o.error->what()}});
+    }
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (failed) {
+      fuse_reply_err(req, EIO);
+    } else {
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+    }
+  }
+  fuse_req_t req;
+  std::vector<std::uint8_t> buf;
+  std::atomic<std::size_t> remaining;
+  std::atomic<bool> failed{false};
+};
+
+}  // namespace
+
+std::shared_ptr<const Manifest> ProxyFs::cached_manifest(const std::string& key) {
+  std::lock_guard lock{manifests_mu_};
+  auto it = manifests_.find(key);
+  return it == manifests_.end() ? nullptr : it->second;
+}
+
+void ProxyFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  const auto node = tree_.node(ino);
+  if (!node) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (node->kind == Node::Kind::kImage) {
+    open_image(req, *node, fi);
+    return;
+  }
+  if (node->kind != Node::Kind::kStatus) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  auto f = std::make_unique<OpenFile>();
+  f->kind = OpenFile::Kind::kStatus;
+  f->text = status_json(fetcher_->stats(), pool_->stats(), cache_.stats());
+  fi->fh = reinterpret_cast<std::uint64_t>(f.release());
+  fi->direct_io = 1;  // the size in getattr is 0; the text is what a read returns
+  if (fuse_reply_open(req, fi) != 0) delete open_file(fi);
+}
+
+void ProxyFs::open_image(fuse_req_t req, const Node& node, fuse_file_info* fi) {
+  std::uint64_t version = node.version;
+  if (version == 0) {
+    std::optional<wire::ImageEntry> e;
+    try {
+      e = tree_.entry(node, true);
+    } catch (const Error& err) {
+      fuse_reply_err(req, EIO);
+      return;
+    }
+    if (!e) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    version = e->version;
+  }
+  const std::string key = node.name + "@" + std::to_string(version);
+  const bool immutable = node.version != 0;
+  if (auto m = cached_manifest(key)) {
+    reply_open(req, fi, std::move(m), immutable);
+    return;
+  }
+  // The manifest comes from the network: reply when it arrives. fi is only
+  // valid during this call, so the callback gets a copy.
+  pool_->submit(wire::MessageType::kGetManifest, wire::encode(wire::ImageRef{node.name, version}),
+                [this, req, fi_copy = *fi, key, name = node.name, version, immutable](Outcome o) mutable {
+                  if (!o.ok()) {
+                    log::warn("manifest fetch failed", {{"image", key}, {"error", o.error->what()}});
+                    fuse_reply_err(req, errno_for(*o.error));
+                    return;
+                  }
+                  std::shared_ptr<const Manifest> m;
+                  try {
+                    auto decoded = std::make_shared<Manifest>(decode_manifest(o.bytes));
+                    if (decoded->name != name || decoded->version != version ||
+                        decoded->hash_algorithm != kHashSha256) {
+                      throw Error{ErrorCode::kInternal, "the server sent the manifest of another image"};
+                    }
+                    m = std::move(decoded);
+                  } catch (const Error& e) {
+                    log::warn("bad manifest", {{"image", key}, {"error", e.what()}});
+                    fuse_reply_err(req, EIO);
+                    return;
+                  }
+                  {
+                    std::lock_guard lock{manifests_mu_};
+                    m = manifests_.try_emplace(key, m).first->second;
+                  }
+                  reply_open(req, &fi_copy, std::move(m), immutable);
+                });
+}
+
+void ProxyFs::reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable) {
+  auto f = std::make_unique<OpenFile>();
+  f->kind = OpenFile::Kind::kImage;
+  f->manifest = std::move(m);
+  fi->fh = reinterpret_cast<std::uint64_t>(f.release());
+  // A version never changes: keep the kernel's page cache across opens. The
+  // latest alias may now be another version: start afresh.
+  fi->keep_cache = immutable ? 1 : 0;
+  if (fuse_reply_open(req, fi) != 0) delete open_file(fi);
+}
+
+void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* fi) {
+  OpenFile& f = *open_file(fi);
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (f.kind == OpenFile::Kind::kStatus) {
+    const auto start = std::min(static_cast<std::size_t>(off), f.text.size());
+    fuse_reply_buf(req, f.text.data() + start, std::min(size, f.text.size() - start));
+    return;
+  }
+  const Manifest& m = *f.manifest;
+  const auto slices = map_read(m, static_cast<std::uint64_t>(off), size);
+  if (slices.empty()) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  read_ahead(f, static_cast<std::uint64_t>(off), size);
+  const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
+  auto op = std::make_shared<ReadOp>(req, total, slices.size());
+  for (const auto& s : slices) {
+    fetcher_->read(m.chunks[s.index], s.chunk_offset, s.length,
+                   [op, at = s.buffer_offset](Outcome o) { op->deliver(at, o); });
+  }
+}
+
+void ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
+  const Manifest& m = *f.manifest;
+  if (options_.readahead_chunks == 0 || m.chunks.empty()) return;
+  std::int64_t from = 0, to = -1;
+  {
+    std::lock_guard lock{f.mu};
+    // The kernel sends read-ahead requests in parallel, slightly out of
+    // order: anything near where the last read ended counts as sequential.
+    const std::uint64_t window = 2ull * options_.max_read;
+    const bool sequential = off + window >= f.next_offset && off <= f.next_offset + window;
+    f.next_offset = std::max(f.next_offset, off + size);
+    if (!sequential) {
+      f.next_offset = off + size;
+      return;
+    }
+    const std::uint64_t last = std::min<std::uint64_t>(off + size, m.size) - 1;
+    const std::int64_t last_chunk = static_cast<std::int64_t>(chunk_index(m, last));
+    from = std::max(last_chunk + 1, f.prefetched_through + 1);
+    to = std::min<std::int64_t>(last_chunk + options_.readahead_chunks, static_cast<std::int64_t>(m.chunks.size()) - 1);
+    if (to >= from) f.prefetched_through = to;
+  }
+  for (std::int64_t i = from; i <= to; ++i) fetcher_->prefetch(m.chunks[static_cast<std::size_t>(i)]);
+}
+
+}  // namespace vigo::vfs

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/vfs/status.h"
+
+#include <nlohmann/json.hpp>
+
+namespace vigo::vfs {
+
+std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCacheStats& c) {
+  nlohmann::json j;
+  j["hits"] = f.hits;
+  j["misses"] = f.misses;
+  j["fetches"] = f.fetches;
+  j["range_fetches"] = f.range_fetches;
+  j["chunk_fetches"] = f.chunk_fetches;
+  j["bytes_fetched"] = f.bytes_fetched;
+  j["mean_fetch_ms"] = f.fetches == 0 ? 0.0 : static_cast<double>(f.fetch_ns) / static_cast<double>(f.fetches) / 1e6;
+  j["fetch_errors"] = f.errors;
+  j["chunks_in_flight"] = f.in_flight;
+  j["connections_up"] = p.connections_up;
+  j["connects"] = p.connects;
+  j["reconnects"] = p.reconnects;
+  j["connect_failures"] = p.connect_failures;
+  j["retries"] = p.retries;
+  j["timeouts"] = p.timeouts;
+  j["requests_queued"] = p.queued;
+  j["requests_in_flight"] = p.in_flight;
+  j["cache_chunks"] = c.chunks;
+  j["cache_bytes"] = c.bytes;
+  j["cache_corrupt"] = c.corrupt;
+  j["cache_evictions"] = c.evictions;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace vigo::vfs
