@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/sshd_fixture.h"
+#include "support/text_file.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,13 +23,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void keygen(const fs::path& key) {
   const RunResult r =
@@ -123,7 +117,7 @@ std::vector<std::string> SshdFixture::ssh_argv(const std::string& remote_command
   // clang-format on
 }
 
-std::string SshdFixture::log() const { return slurp(dir_.path() / "sshd.log"); }
+std::string SshdFixture::log() const { return read_text_file(dir_.path() / "sshd.log"); }
 
 SshChannel::SshChannel(const SshdFixture& sshd, const std::string& remote_command) {
   static std::atomic<int> counter{0};
@@ -159,6 +153,6 @@ int SshChannel::wait() {
   return *s;
 }
 
-std::string SshChannel::stderr_text() const { return slurp(stderr_path_); }
+std::string SshChannel::stderr_text() const { return read_text_file(stderr_path_); }
 
 }  // namespace vigo::testing

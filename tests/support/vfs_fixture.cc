@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/vfs_fixture.h"
+#include "support/text_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,13 +21,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 bool is_mounted(const fs::path& mnt) {
   std::ifstream in{"/proc/self/mountinfo"};
@@ -86,7 +80,7 @@ void VfsFixture::reap_servers() {
     for (const auto& e : fs::directory_iterator{"/proc"}) {
       const std::string name = e.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::string cmdline = slurp(e.path() / "cmdline");
+      std::string cmdline = read_text_file(e.path() / "cmdline");
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
       if (cmdline.find(marker) == std::string::npos || cmdline.find("--stdio") == std::string::npos) continue;
       if (cmdline.starts_with("/usr/bin/ssh ")) continue;  // our own clients are gone with vigo-fs
@@ -171,7 +165,7 @@ std::vector<pid_t> VfsFixture::fs_children() const {
   for (const auto& e : fs::directory_iterator{"/proc"}) {
     const std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = slurp(e.path() / "stat");
+    const std::string stat = read_text_file(e.path() / "stat");
     const auto close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream rest{stat.substr(close + 2)};
@@ -183,8 +177,8 @@ std::vector<pid_t> VfsFixture::fs_children() const {
   return out;
 }
 
-nlohmann::json VfsFixture::status() const { return nlohmann::json::parse(slurp(mount() / ".vigo-status")); }
+nlohmann::json VfsFixture::status() const { return nlohmann::json::parse(read_text_file(mount() / ".vigo-status")); }
 
-std::string VfsFixture::fs_log() const { return slurp(dir_.path() / "vigo-fs.log"); }
+std::string VfsFixture::fs_log() const { return read_text_file(dir_.path() / "vigo-fs.log"); }
 
 }  // namespace vigo::testing

@@ -7,16 +7,13 @@
 #include <random>
 #include <vector>
 
+#include "imageserver/store_test_util.h"
+
 namespace vigo::testing {
 
+// Incompressible bytes (the image server's test generator, one per seed).
 inline std::vector<std::uint8_t> random_bytes_for_test(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 gen{seed};
-  std::vector<std::uint8_t> out(n);
-  for (std::size_t i = 0; i < n; i += 8) {
-    const std::uint64_t v = gen();
-    for (std::size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<std::uint8_t>(v >> (8 * j));
-  }
-  return out;
+  return random_data(n, static_cast<std::uint32_t>(seed));
 }
 
 // Text-like bytes: a small alphabet with runs; zstd shrinks it a lot.
