@@ -253,7 +253,8 @@ BEGIN
   UPDATE gis.host_heartbeats hb SET last_seen = now() WHERE hb.host_id = ANY (p_hosts);
   GET DIAGNOSTICS updated = ROW_COUNT;
   UPDATE gis.hosts h SET state = 'up' WHERE h.id = ANY (p_hosts) AND h.state = 'down';
-  IF updated < (SELECT count(DISTINCT x) FROM unnest(p_hosts) x) THEN
+  -- Only a short count (an unknown id, or a repeated one) pays for the search.
+  IF updated < cardinality(p_hosts) THEN
     SELECT coalesce(array_agg(DISTINCT x), '{}') INTO unknown FROM unnest(p_hosts) x
      WHERE NOT EXISTS (SELECT 1 FROM gis.host_heartbeats hb WHERE hb.host_id = x);
     RETURN unknown;

@@ -106,8 +106,10 @@ SyntheticGridStats load_synthetic_grid(Database& db, const SyntheticGridSpec& sp
   }
   std::vector<std::int64_t> owners = db.read([&](pqxx::transaction_base& txn) {
     std::vector<std::int64_t> out;
-    for (std::int64_t ws : workspaces) {
-      out.push_back(txn.exec_params1("SELECT owner_id FROM gis.workspaces WHERE id = $1", ws)[0].as<std::int64_t>());
+    for (const auto& row : txn.exec_params("SELECT w.owner_id FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, i) "
+                                           "JOIN gis.workspaces w ON w.id = u.id ORDER BY u.i",
+                                           pg_array(workspaces))) {
+      out.push_back(row[0].as<std::int64_t>());
     }
     return out;
   });

@@ -32,6 +32,19 @@ void Fetcher::count_fetch(std::size_t bytes, Clock::time_point started) {
 
 void Fetcher::fetch(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority) {
   if (!whole_.join(ref.hash, std::move(done))) return;  // already on its way
+  // The chunk may have landed between the caller's cache miss and the join
+  // (another fetch of it completed in that gap): serve it, don't fetch twice.
+  if (std::optional<ChunkCache::Handle> cached = open_cached(ref.hash)) {
+    Outcome o = read_handle(*cached, 0, ref.raw_length);
+    ChunkResult result;
+    if (o.ok()) {
+      result.raw = std::make_shared<const std::vector<std::uint8_t>>(std::move(o.bytes));
+    } else {
+      result.error = o.error;
+    }
+    whole_.complete(ref.hash, result);
+    return;
+  }
   wire::GetChunk req;
   req.hash = ref.hash;
   req.mode = wire::ChunkMode::kStored;
@@ -78,19 +91,21 @@ void Fetcher::on_chunk(const ChunkRef& ref, Clock::time_point started, Outcome o
   whole_.complete(ref.hash, result);
 }
 
+std::optional<ChunkCache::Handle> Fetcher::open_cached(const ChunkHash& hash) {
+  try {
+    return cache_.open(hash);
+  } catch (const Error& e) {  // an unreadable cache file: fetch the chunk again
+    log::warn("chunk cache open failed", {{"chunk", to_hex(hash)}, {"error", e.what()}});
+    return std::nullopt;
+  }
+}
+
 void Fetcher::read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done) {
   if (static_cast<std::uint64_t>(offset) + length > ref.raw_length) {
     done(Outcome{{}, Error{ErrorCode::kInvalidArgument, "read past the end of a chunk"}});
     return;
   }
-  auto cached = [&]() -> std::optional<ChunkCache::Handle> {
-    try {
-      return cache_.open(ref.hash);
-    } catch (const Error& e) {  // an unreadable cache file: fetch the chunk again
-      log::warn("chunk cache open failed", {{"chunk", to_hex(ref.hash)}, {"error", e.what()}});
-      return std::nullopt;
-    }
-  }();
+  std::optional<ChunkCache::Handle> cached = open_cached(ref.hash);
   if (cached) {
     hits_ += 1;
     done(read_handle(*cached, offset, length));
@@ -138,11 +153,7 @@ void Fetcher::read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t leng
 
 void Fetcher::prefetch(const ChunkRef& ref) {
   if (whole_.in_flight(ref.hash)) return;
-  try {
-    if (cache_.open(ref.hash)) return;
-  } catch (const Error&) {
-    // fetch it again below
-  }
+  if (open_cached(ref.hash)) return;
   fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
 }
 

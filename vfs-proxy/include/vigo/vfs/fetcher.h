@@ -82,6 +82,8 @@ class Fetcher {
     }
   };
   void on_chunk(const ChunkRef& ref, std::chrono::steady_clock::time_point started, Outcome outcome);
+  // The cached chunk, or nullopt on a miss or an unreadable cache file (logged).
+  std::optional<ChunkCache::Handle> open_cached(const ChunkHash& hash);
   void count_fetch(std::size_t bytes, std::chrono::steady_clock::time_point started);
 
   ChunkCache& cache_;
