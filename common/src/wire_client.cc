@@ -102,7 +102,7 @@ void WireClient::read_loop() {
     if (it == pending_.end()) continue;  // not ours: ignore
     if (f->header.type == static_cast<std::uint8_t>(MessageType::kError)) {
       try {
-        it->second.promise.set_exception(std::make_exception_ptr(decode_error(f->payload)));
+        it->second.promise.set_exception(std::make_exception_ptr(RemoteError{decode_error_reply(f->payload)}));
       } catch (const Error& e) {
         it->second.promise.set_exception(std::make_exception_ptr(e));
       }

@@ -121,13 +121,13 @@ Reply Session::dispatch_data(std::uint8_t type, std::span<const std::uint8_t> pa
     case MessageType::kDataCreate: {
       const wire::Create m = wire::decode_create(payload);
       d.create(m.path, m.mode, m.flags);
-      return ok(t);
+      return ok(t, wire::encode(d.stat(m.path)));
     }
     case MessageType::kDataMkdir: {
       const wire::Create m = wire::decode_create(payload);
       if (m.flags != 0) throw invalid_argument("mkdir flags", "must be 0");
       d.mkdir(m.path, m.mode);
-      return ok(t);
+      return ok(t, wire::encode(d.stat(m.path)));
     }
     case MessageType::kDataUnlink:
       d.unlink(wire::decode_path_request(payload).path);

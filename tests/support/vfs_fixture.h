@@ -52,6 +52,9 @@ class VfsFixture {
 
   [[nodiscard]] std::filesystem::path mount() const { return dir_.path() / "mnt"; }
   [[nodiscard]] std::filesystem::path cache() const { return dir_.path() / "cache"; }
+  // The image server's store, and alice's data tree in it (the mount's user).
+  [[nodiscard]] std::filesystem::path store() const { return dir_.path() / "store"; }
+  [[nodiscard]] std::filesystem::path server_data() const { return store() / "data" / "alice"; }
   [[nodiscard]] std::filesystem::path image(const std::string& file) const { return mount() / "images" / file; }
   [[nodiscard]] nlohmann::json status() const;
   [[nodiscard]] std::string fs_log() const;

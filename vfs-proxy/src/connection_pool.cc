@@ -304,6 +304,8 @@ void ConnectionPool::serve(Connection& c, const std::shared_ptr<wire::WireClient
   }
   try {
     finish(std::move(r), Outcome{reply.get(), std::nullopt});
+  } catch (const wire::RemoteError& e) {
+    finish(std::move(r), Outcome{{}, e, e.sys_errno()});
   } catch (const Error& e) {
     if (is_transport_error(e)) {
       mark_broken(c, client, e.what());

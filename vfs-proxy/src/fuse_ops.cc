@@ -31,6 +31,34 @@ const fuse_lowlevel_ops kOps = [] {
     fs(req).read(req, size, off, fi);
   };
   ops.release = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fs(req).release(req, fi); };
+  ops.forget = [](fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
+    fs(req).forget(ino, nlookup);
+    fuse_reply_none(req);
+  };
+  ops.forget_multi = [](fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
+    for (std::size_t i = 0; i < count; ++i) fs(req).forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+  };
+  ops.setattr = [](fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+    fs(req).setattr(req, ino, attr, to_set);
+  };
+  ops.create = [](fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    fs(req).create(req, parent, name, mode, fi);
+  };
+  ops.write = [](fuse_req_t req, fuse_ino_t, const char* buf, std::size_t size, off_t off, fuse_file_info* fi) {
+    fs(req).write(req, buf, size, off, fi);
+  };
+  ops.flush = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fs(req).flush(req, fi); };
+  ops.fsync = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) { fs(req).fsync(req, fi); };
+  // The server makes directory changes durable before it answers.
+  ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); };
+  ops.mkdir = [](fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    fs(req).mkdir(req, parent, name, mode);
+  };
+  ops.unlink = [](fuse_req_t req, fuse_ino_t parent, const char* name) { fs(req).remove(req, parent, name, false); };
+  ops.rmdir = [](fuse_req_t req, fuse_ino_t parent, const char* name) { fs(req).remove(req, parent, name, true); };
+  ops.rename = [](fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+                  unsigned int flags) { fs(req).rename(req, parent, name, new_parent, new_name, flags); };
   return ops;
 }();
 
@@ -59,7 +87,7 @@ ProxyFs::~ProxyFs() {
 }
 
 void ProxyFs::mount() {
-  std::string opts = "ro,default_permissions,fsname=vigo-fs,subtype=vigo,max_read=" + std::to_string(options_.max_read);
+  std::string opts = "default_permissions,fsname=vigo-fs,subtype=vigo,max_read=" + std::to_string(options_.max_read);
   if (options_.allow_other) opts += ",allow_other";
   const char* argv[] = {"vigo-fs", "-o", opts.c_str()};
   fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
@@ -102,6 +130,12 @@ bool ProxyFs::attr_of(fuse_ino_t ino, struct stat* st, double* timeout) {
   st->st_uid = ::getuid();
   st->st_gid = ::getgid();
   st->st_blksize = 1 << 20;
+  if (ino == kDataRootIno) {  // answered here: it exists even when the server refuses its contents
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+    *timeout = options_.immutable_timeout_s;
+    return true;
+  }
   const auto node = tree_.node(ino);
   if (!node) return false;
   *timeout = options_.immutable_timeout_s;
@@ -137,8 +171,13 @@ bool ProxyFs::attr_of(fuse_ino_t ino, struct stat* st, double* timeout) {
 }
 
 void ProxyFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (is_data_ino(parent)) {
+    data_lookup(req, parent, name);
+    return;
+  }
   try {
-    const auto ino = tree_.lookup(parent, name);
+    const auto ino = parent == kRootIno && std::strcmp(name, kDataName) == 0 ? std::optional{kDataRootIno}
+                                                                               : tree_.lookup(parent, name);
     fuse_entry_param e{};
     double timeout = 0;
     if (!ino || !attr_of(*ino, &e.attr, &timeout)) {
@@ -155,6 +194,10 @@ void ProxyFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void ProxyFs::getattr(fuse_req_t req, fuse_ino_t ino) {
+  if (ino != kDataRootIno && is_data_ino(ino)) {
+    data_getattr(req, ino);
+    return;
+  }
   try {
     struct stat st;
     double timeout = 0;
@@ -169,6 +212,10 @@ void ProxyFs::getattr(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void ProxyFs::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (is_data_ino(ino)) {
+    data_opendir(req, ino, fi);
+    return;
+  }
   const auto node = tree_.node(ino);
   if (!node || (node->kind != Node::Kind::kRoot && node->kind != Node::Kind::kImages)) {
     fuse_reply_err(req, node ? ENOTDIR : ENOENT);
@@ -179,6 +226,7 @@ void ProxyFs::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (node->kind == Node::Kind::kRoot) {
       entries.emplace_back(kImagesName, kImagesIno);
       entries.emplace_back(kStatusName, kStatusIno);
+      entries.emplace_back(kDataName, kDataRootIno);
     } else {
       for (auto& e : tree_.list_images()) entries.push_back(std::move(e));
     }
@@ -192,7 +240,7 @@ void ProxyFs::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   for (const auto& [name, entry_ino] : entries) {
     struct stat st{};
     st.st_ino = entry_ino;
-    st.st_mode = entry_ino == kRootIno || entry_ino == kImagesIno ? S_IFDIR : S_IFREG;
+    st.st_mode = entry_ino == kRootIno || entry_ino == kImagesIno || entry_ino == kDataRootIno ? S_IFDIR : S_IFREG;
     const std::size_t need = fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
     const std::size_t at = f->text.size();
     f->text.resize(at + need);
@@ -225,6 +273,77 @@ void ProxyFs::readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, f
 void ProxyFs::release(fuse_req_t req, fuse_file_info* fi) {
   delete open_file(fi);
   fuse_reply_err(req, 0);
+}
+
+// The rest of the write side exists only under /data: elsewhere the tree is
+// read-only.
+void ProxyFs::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set) {
+  if (ino != kDataRootIno && is_data_ino(ino)) {
+    data_setattr(req, ino, attr, to_set);
+  } else {
+    fuse_reply_err(req, EROFS);
+  }
+}
+
+void ProxyFs::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  if (is_data_ino(parent)) {
+    data_create(req, parent, name, mode, fi);
+  } else {
+    fuse_reply_err(req, EROFS);
+  }
+}
+
+void ProxyFs::write(fuse_req_t req, const char* buf, std::size_t size, off_t off, fuse_file_info* fi) {
+  if (open_file(fi)->kind == OpenFile::Kind::kData) {
+    data_write(req, buf, size, off, fi);
+  } else {
+    fuse_reply_err(req, EBADF);
+  }
+}
+
+void ProxyFs::flush(fuse_req_t req, fuse_file_info* fi) {
+  if (open_file(fi)->kind == OpenFile::Kind::kData) {
+    data_sync(req, fi, true);  // close(2) returns once the data is durable
+  } else {
+    fuse_reply_err(req, 0);
+  }
+}
+
+void ProxyFs::fsync(fuse_req_t req, fuse_file_info* fi) {
+  if (open_file(fi)->kind == OpenFile::Kind::kData) {
+    data_sync(req, fi, false);
+  } else {
+    fuse_reply_err(req, 0);
+  }
+}
+
+void ProxyFs::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  if (is_data_ino(parent)) {
+    data_mkdir(req, parent, name, mode);
+  } else {
+    fuse_reply_err(req, EROFS);
+  }
+}
+
+void ProxyFs::remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
+  if (is_data_ino(parent)) {
+    data_remove(req, parent, name, directory);
+  } else {
+    fuse_reply_err(req, EROFS);
+  }
+}
+
+void ProxyFs::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+                     unsigned int flags) {
+  if (is_data_ino(parent)) {
+    data_rename(req, parent, name, new_parent, new_name, flags);
+  } else {
+    fuse_reply_err(req, EROFS);
+  }
+}
+
+void ProxyFs::forget(fuse_ino_t ino, std::uint64_t nlookup) {
+  if (is_data_ino(ino)) data_.forget(ino, nlookup);  // image inodes are kept (ImageTree)
 }
 
 }  // namespace vigo::vfs

@@ -49,6 +49,10 @@ std::shared_ptr<const Manifest> ProxyFs::cached_manifest(const std::string& key)
 }
 
 void ProxyFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (ino != kDataRootIno && is_data_ino(ino)) {
+    data_open(req, ino, fi);
+    return;
+  }
   if ((fi->flags & O_ACCMODE) != O_RDONLY) {
     fuse_reply_err(req, EROFS);
     return;
@@ -141,6 +145,10 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
   OpenFile& f = *open_file(fi);
   if (off < 0) {
     fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (f.kind == OpenFile::Kind::kData) {
+    data_read(req, size, off, fi);
     return;
   }
   if (f.kind == OpenFile::Kind::kStatus) {

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // ProxyFs::OpenFile: what a FUSE file handle (fuse_file_info::fh) points
 // to: an opened image (its manifest and read-ahead state), the status text
-// taken at open, or a directory listing taken at opendir. Created by
+// taken at open, a directory listing taken at opendir, or a user-data file. Created by
 // open/opendir, deleted by release/releasedir. Private to vfs-proxy/src.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -15,8 +16,10 @@
 namespace vigo::vfs {
 
 struct ProxyFs::OpenFile {
-  enum class Kind { kImage, kStatus, kDirectory };
+  enum class Kind { kImage, kStatus, kDirectory, kData };
   Kind kind = Kind::kImage;
+  std::uint64_t ino = 0;                     // kData: the file's inode (its path may change)
+  std::atomic<bool> dirty{false};            // kData: written since the last DATA_FSYNC
   std::shared_ptr<const Manifest> manifest;  // kImage
   std::string text;                          // kStatus: JSON; kDirectory: fuse_add_direntry records
   std::mutex mu;

@@ -167,6 +167,15 @@ struct ErrorReply {
   Error error;
   std::int32_t sys_errno = 0;
 };
+// What a client throws for an error reply: the server's Error plus its errno.
+class RemoteError : public Error {
+ public:
+  explicit RemoteError(ErrorReply reply) : Error(std::move(reply.error)), sys_errno_(reply.sys_errno) {}
+  [[nodiscard]] std::int32_t sys_errno() const { return sys_errno_; }
+
+ private:
+  std::int32_t sys_errno_ = 0;
+};
 [[nodiscard]] std::vector<std::uint8_t> encode_error(const Error& error, std::int32_t sys_errno = 0);
 [[nodiscard]] ErrorReply decode_error_reply(std::span<const std::uint8_t> payload);
 [[nodiscard]] Error decode_error(std::span<const std::uint8_t> payload);

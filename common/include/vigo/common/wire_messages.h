@@ -132,7 +132,7 @@ struct Write {
 [[nodiscard]] Write decode_write(std::span<const std::uint8_t> p);
 
 // DATA_CREATE (flags: kCreateExclusive, kCreateTruncate) and DATA_MKDIR
-// (flags 0); the server masks mode to 0777.
+// (flags 0); the server masks mode to 0777. Both reply with the new Attr.
 inline constexpr std::uint8_t kCreateExclusive = 1;
 inline constexpr std::uint8_t kCreateTruncate = 2;
 struct Create {

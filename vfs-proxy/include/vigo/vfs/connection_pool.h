@@ -70,6 +70,7 @@ struct PoolStats {
 struct Outcome {
   std::vector<std::uint8_t> bytes;
   std::optional<Error> error;
+  std::int32_t sys_errno = 0;  // the server's errno behind a filesystem error (0: none)
   [[nodiscard]] bool ok() const { return !error; }
 };
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// ProxyFs: vigo-fs's FUSE filesystem (libfuse3 low-level API), read-only:
-// /images/<name>, /images/<name>@<version> (ImageTree) and /.vigo-status.
+// ProxyFs: vigo-fs's FUSE filesystem (libfuse3 low-level API):
+// /images/<name>, /images/<name>@<version> (ImageTree, read-only),
+// /.vigo-status, and /data/..., the connection user's read-write data tree
+// on the server (DataInodes; src/fuse_data.cc has its contract).
 //
 // Lifecycle: mount() creates the session, installs libfuse's SIGINT/SIGTERM/
 // SIGHUP handlers (they call fuse_session_exit) and mounts; serve() runs
@@ -31,11 +33,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "vigo/common/manifest.h"
+#include "vigo/common/wire_messages.h"
 #include "vigo/vfs/chunk_cache.h"
 #include "vigo/vfs/connection_pool.h"
+#include "vigo/vfs/data_inodes.h"
 #include "vigo/vfs/fetcher.h"
 #include "vigo/vfs/image_tree.h"
 
@@ -50,6 +55,7 @@ struct FsOptions {
   std::chrono::milliseconds list_ttl{3000};
   double immutable_timeout_s = 3600;  // entry/attr timeout of name@version and the directories
   double latest_timeout_s = 1;        // of the latest alias
+  double data_timeout_s = 1;          // of names and attributes under /data
 };
 
 class ProxyFs {
@@ -73,6 +79,18 @@ class ProxyFs {
   void release(fuse_req_t req, fuse_file_info* fi);
   void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* fi);
+  // The user-data tree (fuse_data.cc); the callbacks above hand data inodes
+  // to the data_* versions.
+  void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set);
+  void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+  void write(fuse_req_t req, const char* buf, std::size_t size, off_t off, fuse_file_info* fi);
+  void flush(fuse_req_t req, fuse_file_info* fi);
+  void fsync(fuse_req_t req, fuse_file_info* fi);
+  void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory);
+  void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+              unsigned int flags);
+  void forget(fuse_ino_t ino, std::uint64_t nlookup);
 
  struct OpenFile;  // what fuse_file_info::fh points to (src/open_file.h)
 
@@ -84,11 +102,33 @@ class ProxyFs {
   void read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
 
+  // User data (fuse_data.cc).
+  template <typename OnReply>
+  void ask(fuse_req_t req, wire::MessageType type, std::vector<std::uint8_t> payload, OnReply on_reply);
+  // The path of parent/name, or nullopt after replying with the errno.
+  std::optional<std::string> child_path(fuse_req_t req, fuse_ino_t parent, const char* name);
+  std::optional<std::string> data_path(fuse_req_t req, fuse_ino_t ino);
+  void reply_data_entry(fuse_req_t req, const std::string& path, const wire::Attr& attr, fuse_file_info* created);
+  void data_lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void data_getattr(fuse_req_t req, fuse_ino_t ino);
+  void data_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set);
+  void data_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void data_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void data_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+  void data_read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* fi);
+  void data_write(fuse_req_t req, const char* buf, std::size_t size, off_t off, fuse_file_info* fi);
+  void data_sync(fuse_req_t req, fuse_file_info* fi, bool only_if_dirty);
+  void data_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void data_remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory);
+  void data_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+                   unsigned int flags);
+
   FsOptions options_;
   ChunkCache& cache_;
   ConnectionPool* pool_ = nullptr;  // set by serve()
   Fetcher* fetcher_ = nullptr;      // set by serve()
   ImageTree tree_;
+  DataInodes data_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool handlers_ = false;
