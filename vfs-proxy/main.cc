@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// vigo-fs: mounts images of a vigo image server, read-only, through FUSE.
+// vigo-fs: mounts a vigo image server through FUSE: its images, read-only
+// and cached, and the connection user's data tree, read-write.
 // Parses the command line, validates it, and wires the chunk cache, the
 // connection pool, the fetcher and the filesystem together
 // (docs/vfs-proxy.md, "The proxy").
@@ -32,6 +33,10 @@ struct Options {
   int lanes = 4;
   std::int64_t read_timeout_ms = 30000;
   std::uint32_t readahead_chunks = 4;
+  bool no_working_sets = false;
+  std::int64_t profile_idle_ms = 5000;
+  std::int64_t profile_window_ms = 120000;
+  std::uint32_t prefetch_depth = 8;
   bool foreground = false;
   bool allow_other = false;
   std::string server_stderr;
@@ -74,8 +79,15 @@ int run(const Options& o) {
   po.command_stderr = o.server_stderr.empty() ? default_server_stderr() : fs::path{o.server_stderr};
   auto pool = std::make_unique<vfs::ConnectionPool>(po);
   auto fetcher = std::make_unique<vfs::Fetcher>(cache, *pool);
+  vfs::WorkingSetOptions wo;
+  wo.enabled = !o.no_working_sets;
+  wo.idle = std::chrono::milliseconds{o.profile_idle_ms};
+  wo.window = std::chrono::milliseconds{o.profile_window_ms};
+  wo.depth = o.prefetch_depth;
+  auto working_sets = std::make_unique<vfs::WorkingSets>(*pool, *fetcher, wo);
   log::info("mounted", {{"mount", fo.mountpoint.string()}, {"connections", o.connections}});
-  const int rc = proxy.serve(*pool, *fetcher);
+  const int rc = proxy.serve(*pool, *fetcher, *working_sets);
+  working_sets.reset();  // stores recordings still open, through the pool
   pool.reset();  // completes every outstanding callback while the fetcher still exists
   fetcher.reset();
   log::info("unmounting", {{"mount", fo.mountpoint.string()}});
@@ -88,7 +100,7 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a dead server command is an error, not a signal
   Options o;
-  CLI::App app{"vigo-fs: read-only FUSE mount of a vigo image server's images"};
+  CLI::App app{"vigo-fs: FUSE mount of a vigo image server: images (read-only, cached) and the user's data"};
   app.add_option("--server", o.server, "Command that speaks the protocol on stdin/stdout (ssh ... vigo-imaged --stdio ...)")
       ->required();
   app.add_option("--cache", o.cache, "Local chunk cache directory")->required();
@@ -100,6 +112,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
   app.add_option("--readahead-chunks", o.readahead_chunks, "Chunks fetched ahead of sequential reads")
       ->check(CLI::Range(0, 64));
+  app.add_flag("--no-working-sets", o.no_working_sets,
+               "Neither record nor replay working-set profiles (prefetch of what a cold start reads)");
+  app.add_option("--profile-idle-ms", o.profile_idle_ms, "A recording ends after this long without a new chunk")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
+  app.add_option("--profile-window-ms", o.profile_window_ms, "A recording ends this long after the first read")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
+  app.add_option("--prefetch-depth", o.prefetch_depth, "Working-set chunks in flight per image")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--foreground,-f", o.foreground, "Stay in the foreground");
   app.add_flag("--allow-other", o.allow_other, "Let other users (e.g. qemu) read the mount");
   app.add_option("--server-stderr", o.server_stderr, "File for the server command's stderr (default: ours)");

@@ -101,6 +101,12 @@ void ChunkCache::touch(const std::string& key, Entry& e) {
 
 std::optional<ChunkCache::Handle> ChunkCache::open(const Hash& hash) { return open_counted(hash, true); }
 
+bool ChunkCache::contains(const Hash& hash) const {
+  const std::string key = to_hex(hash);
+  std::lock_guard lock{mu_};
+  return index_.contains(key);
+}
+
 std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, bool count) {
   const std::string key = to_hex(hash);
   bool verify = false;

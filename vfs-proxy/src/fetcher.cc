@@ -157,6 +157,12 @@ void Fetcher::prefetch(const ChunkRef& ref) {
   fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
 }
 
+bool Fetcher::warm(const ChunkRef& ref, ChunkCallback done) {
+  if (!whole_.in_flight(ref.hash) && cache_.contains(ref.hash)) return false;
+  fetch(ref, std::move(done), ConnectionPool::Priority::kBackground);
+  return true;
+}
+
 FetcherStats Fetcher::stats() const {
   FetcherStats s;
   s.hits = hits_;

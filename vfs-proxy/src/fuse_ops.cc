@@ -103,9 +103,10 @@ void ProxyFs::mount() {
   mounted_ = true;
 }
 
-int ProxyFs::serve(ConnectionPool& pool, Fetcher& fetcher) {
+int ProxyFs::serve(ConnectionPool& pool, Fetcher& fetcher, WorkingSets& working_sets) {
   pool_ = &pool;
   fetcher_ = &fetcher;
+  working_sets_ = &working_sets;
   fuse_loop_config* config = fuse_loop_cfg_create();
   const int rc = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);

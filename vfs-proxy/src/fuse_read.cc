@@ -72,7 +72,7 @@ void ProxyFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   auto f = std::make_unique<OpenFile>();
   f->kind = OpenFile::Kind::kStatus;
-  f->text = status_json(fetcher_->stats(), pool_->stats(), cache_.stats());
+  f->text = status_json(fetcher_->stats(), pool_->stats(), cache_.stats(), working_sets_->status());
   fi->fh = reinterpret_cast<std::uint64_t>(f.release());
   fi->direct_io = 1;  // the size in getattr is 0; the text is what a read returns
   if (fuse_reply_open(req, fi) != 0) delete open_file(fi);
@@ -133,6 +133,7 @@ void ProxyFs::open_image(fuse_req_t req, const Node& node, fuse_file_info* fi) {
 void ProxyFs::reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable) {
   auto f = std::make_unique<OpenFile>();
   f->kind = OpenFile::Kind::kImage;
+  f->working_set = working_sets_->opened(m);
   f->manifest = std::move(m);
   fi->fh = reinterpret_cast<std::uint64_t>(f.release());
   // A version never changes: keep the kernel's page cache across opens. The
@@ -162,6 +163,7 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     fuse_reply_buf(req, nullptr, 0);
     return;
   }
+  working_sets_->touched(*f.working_set, slices.front().index, slices.back().index);
   read_ahead(f, static_cast<std::uint64_t>(off), size);
   const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
   auto op = std::make_shared<ReadOp>(req, total, slices.size());

@@ -21,6 +21,7 @@ struct ProxyFs::OpenFile {
   std::uint64_t ino = 0;                     // kData: the file's inode (its path may change)
   std::atomic<bool> dirty{false};            // kData: written since the last DATA_FSYNC
   std::shared_ptr<const Manifest> manifest;  // kImage
+  std::shared_ptr<WorkingSets::Version> working_set;  // kImage: its recording or replay
   std::string text;                          // kStatus: JSON; kDirectory: fuse_add_direntry records
   std::mutex mu;
   std::uint64_t next_offset = 0;            // GUARDED_BY(mu): where a sequential read goes next

@@ -5,7 +5,8 @@
 
 namespace vigo::vfs {
 
-std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCacheStats& c) {
+std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCacheStats& c,
+                        const std::vector<WorkingSetStatus>& working_sets) {
   nlohmann::json j;
   j["hits"] = f.hits;
   j["misses"] = f.misses;
@@ -28,6 +29,17 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["cache_bytes"] = c.bytes;
   j["cache_corrupt"] = c.corrupt;
   j["cache_evictions"] = c.evictions;
+  j["working_sets"] = nlohmann::json::array();
+  for (const auto& w : working_sets) {
+    nlohmann::json e{{"image", w.image},
+                     {"state", w.state},
+                     {"chunks", w.chunks},
+                     {"prefetched", w.prefetched},
+                     {"already_cached", w.already_cached},
+                     {"failed", w.failed}};
+    if (!w.error.empty()) e["error"] = w.error;
+    j["working_sets"].push_back(std::move(e));
+  }
   return j.dump(2) + "\n";
 }
 

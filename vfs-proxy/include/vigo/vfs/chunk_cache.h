@@ -80,6 +80,8 @@ class ChunkCache {
 
   // The cached chunk, pinned; nullopt on a miss (or a chunk that failed verification).
   std::optional<Handle> open(const Hash& hash);
+  // Whether the index has the chunk (no I/O, no verification, no hit counted).
+  [[nodiscard]] bool contains(const Hash& hash) const;
   // Verifies and stores a chunk (kInvalidArgument if the bytes do not match
   // the hash; nothing is stored then) and returns it pinned. Committing a
   // chunk that is already there is cheap and returns the existing one.

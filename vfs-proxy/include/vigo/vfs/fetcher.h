@@ -69,6 +69,10 @@ class Fetcher {
   // Bytes [offset, offset + length) of the chunk (offset + length <= raw_length).
   void read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done);
   void prefetch(const ChunkRef& ref);
+  // Working-set prefetch: false if the chunk is cached (done is not
+  // called); otherwise fetches it in the background, or joins the fetch
+  // under way, and calls done when it is cached (or failed).
+  bool warm(const ChunkRef& ref, ChunkCallback done);
 
   [[nodiscard]] FetcherStats stats() const;
 

@@ -16,7 +16,8 @@
 // thread completes the last piece, so no FUSE thread waits on the network.
 // Lookups, getattr and directory listings may wait for a LIST_IMAGES refresh
 // (at most once per list_ttl, bounded by the request timeout). Sequential
-// reads of a file prefetch the next readahead_chunks chunks. Any network
+// reads of a file prefetch the next readahead_chunks chunks; every read is
+// reported to WorkingSets (record a cold start, or replay its profile). Any network
 // or verification failure of a read is EIO. Immutable versions are opened
 // with keep_cache and have long entry/attribute timeouts; the latest alias
 // has short ones. Thread-safe.
@@ -43,6 +44,7 @@
 #include "vigo/vfs/data_inodes.h"
 #include "vigo/vfs/fetcher.h"
 #include "vigo/vfs/image_tree.h"
+#include "vigo/vfs/working_set.h"
 
 namespace vigo::vfs {
 
@@ -66,9 +68,9 @@ class ProxyFs {
   ProxyFs& operator=(const ProxyFs&) = delete;
 
   void mount();  // throws vigo::Error naming the mountpoint
-  // Serves requests until unmounted or signalled; pool and fetcher must
-  // outlive the call. Returns 0, or libfuse's error.
-  int serve(ConnectionPool& pool, Fetcher& fetcher);
+  // Serves requests until unmounted or signalled; pool, fetcher and
+  // working sets must outlive the call. Returns 0, or libfuse's error.
+  int serve(ConnectionPool& pool, Fetcher& fetcher, WorkingSets& working_sets);
 
   // FUSE callbacks (fuse_ops.cc, fuse_read.cc).
   void init(fuse_conn_info* conn);
@@ -127,6 +129,7 @@ class ProxyFs {
   ChunkCache& cache_;
   ConnectionPool* pool_ = nullptr;  // set by serve()
   Fetcher* fetcher_ = nullptr;      // set by serve()
+  WorkingSets* working_sets_ = nullptr;  // set by serve()
   ImageTree tree_;
   DataInodes data_;
   fuse_session* session_ = nullptr;
