@@ -59,7 +59,7 @@ int run(const Options& o) {
   if (o.cache.empty()) throw invalid_argument("cache", "must not be empty");
   fs::create_directories(o.cache, ec);
   if (ec) throw invalid_argument("cache", "cannot create " + o.cache + ": " + ec.message());
-  if (o.cache_quota_mb < 16) throw invalid_argument("cache-quota-mb", "must be at least 16");
+  if (o.cache_quota_mb < 64) throw invalid_argument("cache-quota-mb", "must be at least 64");
 
   vfs::ChunkCache cache{vfs::ChunkCacheOptions{fs::absolute(o.cache), o.cache_quota_mb << 20}};
   vfs::FsOptions fo;

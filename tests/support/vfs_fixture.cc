@@ -116,7 +116,8 @@ void VfsFixture::start_fs(const FsStartOptions& o) {
              "debug",               "--connections",  std::to_string(o.connections),
              "--read-timeout-ms",   std::to_string(o.read_timeout_ms),
              "--readahead-chunks",  std::to_string(o.readahead_chunks),
-             "--profile-idle-ms",   std::to_string(o.profile_idle_ms)};
+             "--profile-idle-ms",   std::to_string(o.profile_idle_ms),
+             "--cache-quota-mb",    std::to_string(o.cache_quota_mb)};
   if (!o.working_sets) so.argv.push_back("--no-working-sets");
   so.stderr_path = dir_.path() / "vigo-fs.log";
   fs_ = std::make_unique<Subprocess>(Subprocess::spawn(so));

@@ -28,6 +28,7 @@ struct FsStartOptions {
   int connections = 4;
   int read_timeout_ms = 30000;
   int readahead_chunks = 4;
+  int cache_quota_mb = 8192;
   bool working_sets = true;    // record and replay working-set profiles
   int profile_idle_ms = 5000;  // a recording ends after this long without a new chunk
 };

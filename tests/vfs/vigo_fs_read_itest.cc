@@ -167,5 +167,25 @@ TEST_F(VigoFsReadTest, DamagedCachedChunkIsFetchedAgain) {
   EXPECT_GT(s["fetches"].get<int>(), 0) << s.dump();
 }
 
+TEST_F(VigoFsReadTest, TheCacheStaysWithinItsQuota) {
+  const auto big = random_bytes_for_test(100 * kChunk, 9);
+  vfs_.publish("big", big);
+  FsStartOptions o;
+  o.cache_quota_mb = 64;
+  vfs_.start_fs(o);
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_TRUE(read_range(vfs_.image("big@1"), 0, big.size()) == big);
+  }
+  settle();
+  const auto s = vfs_.status();
+  EXPECT_LE(s["cache_bytes"].get<std::uint64_t>(), 64ull << 20) << s.dump();
+  EXPECT_GT(s["cache_evictions"].get<std::uint64_t>(), 0u) << s.dump();
+  std::uint64_t on_disk = 0;
+  for (const auto& e : fs::recursive_directory_iterator(vfs_.cache() / "chunks")) {
+    if (e.is_regular_file()) on_disk += e.file_size();
+  }
+  EXPECT_LE(on_disk, 64ull << 20);
+}
+
 }  // namespace
 }  // namespace vigo::testing
