@@ -28,7 +28,7 @@ packages=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libssl-dev libzstd-dev
   libfuse3-dev fuse3
-  libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  libvirt-dev libxml2-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   qemu-system-x86 qemu-utils
   openssh-server openssh-client sshfs
   libboost1.81-dev wrk cpio busybox-static
