@@ -2,8 +2,8 @@
 // Test support for vigo-fs: a hermetic image store (images published with
 // the real `vigo-imaged publish`), a real sshd (SshdFixture), and the real
 // vigo-fs binary mounting the store through `ssh ... vigo-imaged --stdio`
-// on a temporary mount point, with its cache in the same temporary
-// directory. The destructor always unmounts (SIGTERM, then SIGKILL and
+// on a temporary mount point (or through another server command), with its
+// cache in the same temporary directory. The destructor always unmounts (SIGTERM, then SIGKILL and
 // `fusermount3 -u -z`), also when the test failed. Not thread-safe (the
 // test's main thread drives it; reading the mount from threads is fine).
 #pragma once
@@ -28,6 +28,9 @@ struct FsStartOptions {
   int connections = 4;
   int read_timeout_ms = 30000;
   int readahead_chunks = 4;
+  // The --server command, word by word; empty: ssh to the fixture's sshd
+  // running `vigo-imaged --stdio --root <store()> --user alice`.
+  std::vector<std::string> server_argv{};
 };
 
 class VfsFixture {
@@ -50,6 +53,7 @@ class VfsFixture {
   // The ssh client processes vigo-fs started (its children).
   [[nodiscard]] std::vector<pid_t> fs_children() const;
 
+  [[nodiscard]] std::filesystem::path store() const { return dir_.path() / "store"; }
   [[nodiscard]] std::filesystem::path mount() const { return dir_.path() / "mnt"; }
   [[nodiscard]] std::filesystem::path cache() const { return dir_.path() / "cache"; }
   [[nodiscard]] std::filesystem::path image(const std::string& file) const { return mount() / "images" / file; }
