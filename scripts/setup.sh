@@ -26,7 +26,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libssl-dev libzstd-dev
+  libgtest-dev libgmock-dev libssl-dev openssl libzstd-dev
   libfuse3-dev fuse3
   libvirt-dev libxml2-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   qemu-system-x86 qemu-utils

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "vigo/common/log.h"
@@ -14,6 +15,7 @@
 #include "vigo/imageserver/image_catalog.h"
 #include "vigo/imageserver/server.h"
 #include "vigo/imageserver/tcp_listener.h"
+#include "vigo/imageserver/tls_connect.h"
 
 namespace vigo::imageserver {
 namespace {
@@ -43,6 +45,11 @@ struct Options {
   std::string root;
   bool stdio = false;
   std::string listen;
+  std::string listen_tls;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  int tls_timeout_ms = static_cast<int>(tls::kDefaultHandshakeTimeout.count());
   std::string user;
   std::string log_level = "warn";
   bool json = false;
@@ -52,6 +59,7 @@ struct Options {
   std::string name;
   std::string file;
   std::string spec;
+  ConnectOptions connect;
 };
 
 nlohmann::json manifest_json(const Manifest& m, bool with_chunks) {
@@ -103,10 +111,30 @@ CatalogOptions catalog_options(const Options& o) {
   return c;
 }
 
+// The server context of --listen-tls, every file checked now.
+std::shared_ptr<const tls::Context> server_tls(const Options& o) {
+  if (!o.user.empty()) {
+    throw invalid_argument("--user", "not allowed with --listen-tls: the client certificate's CN is the user");
+  }
+  tls::ContextOptions c;
+  c.role = tls::Role::kServer;
+  c.cert_file = o.tls_cert;
+  c.key_file = o.tls_key;
+  c.ca_file = o.tls_client_ca;
+  c.ca_field = "--tls-client-ca";
+  return std::make_shared<const tls::Context>(c);
+}
+
 int serve(const Options& o) {
-  if (o.stdio == !o.listen.empty())
-    throw invalid_argument("mode", "give exactly one of --stdio or --listen, or a command");
+  if (o.stdio + !o.listen.empty() + !o.listen_tls.empty() != 1) {
+    throw invalid_argument("mode", "give exactly one of --stdio, --listen or --listen-tls, or a command");
+  }
   if (o.root.empty()) throw invalid_argument("root", "--root is required");
+  if (o.listen_tls.empty() && (!o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_client_ca.empty())) {
+    throw invalid_argument("--tls-cert", "--tls-cert, --tls-key and --tls-client-ca go with --listen-tls");
+  }
+  std::shared_ptr<const tls::Context> tls_context;
+  if (!o.listen_tls.empty()) tls_context = server_tls(o);
   std::optional<std::string> user;
   if (!o.user.empty()) user = o.user;
   ::signal(SIGPIPE, SIG_IGN);  // a vanished peer is an error return, not a signal
@@ -118,9 +146,21 @@ int serve(const Options& o) {
     return stats.protocol_violation ? 2 : 0;
   }
   ShutdownSignal shutdown;
-  TcpListener listener = TcpListener::bind(o.listen);
+  TcpListener listener =
+      tls_context ? TcpListener::bind_tls(o.listen_tls, {tls_context, std::chrono::milliseconds{o.tls_timeout_ms}})
+                  : TcpListener::bind(o.listen);
   std::cout << "listening on port " << listener.port() << std::endl;
   listener.run(server, user, shutdown.token());
+  return 0;
+}
+
+// `connect`: stdin/stdout to a --listen-tls server.
+int connect(Options& o) {
+  ::signal(SIGPIPE, SIG_IGN);
+  o.connect.cert_file = o.tls_cert;
+  o.connect.key_file = o.tls_key;
+  o.connect.timeout = std::chrono::milliseconds{o.tls_timeout_ms};
+  connect_and_bridge(o.connect, STDIN_FILENO, STDOUT_FILENO);
   return 0;
 }
 
@@ -134,6 +174,13 @@ int run(int argc, char** argv) {
   app.add_option("--root", o.root, "Store directory (chunks/, images/, profiles/, data/)");
   app.add_flag("--stdio", o.stdio, "Serve one connection on stdin/stdout (run by sshd as the ssh command)");
   app.add_option("--listen", o.listen, "Serve plain TCP on a loopback HOST:PORT (tests)");
+  app.add_option("--listen-tls", o.listen_tls,
+                 "Serve TLS on ADDRESS:PORT (any address); clients need a certificate, its CN is the user");
+  app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain (server: --listen-tls; client: connect)");
+  app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (not encrypted)");
+  app.add_option("--tls-client-ca", o.tls_client_ca, "PEM CA certificates that clients' certificates must chain to");
+  app.add_option("--tls-timeout-ms", o.tls_timeout_ms, "TLS handshake timeout (connect: TCP connect too)")
+      ->check(CLI::Range(100, 600000));
   app.add_option("--user", o.user, "The connection's user (whose data tree it reaches)");
   app.add_option("--workers", o.workers, "Worker threads per connection")->check(CLI::Range(1, 64));
   app.add_option("--log-level", o.log_level, "debug, info, warn or error");
@@ -150,13 +197,21 @@ int run(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "Delete an image version and collect unused chunks");
   del->add_option("image", o.spec, "NAME@VERSION")->required();
   app.add_subcommand("gc", "Collect chunks no image references any more");
+  auto* connect_cmd = app.add_subcommand(
+      "connect", "Bridge stdin/stdout to a --listen-tls server (for vigo-fs --server), until the server closes");
+  connect_cmd->add_option("--tls", o.connect.address, "The server's HOST:PORT")->required();
+  connect_cmd->add_option("--tls-ca", o.connect.ca_file, "PEM CA certificates the server's certificate must chain to")
+      ->required();
+  connect_cmd->add_option("--server-name", o.connect.server_name,
+                          "The name (DNS or IP) the server's certificate must carry (default: HOST of --tls)");
   try {
     app.parse(argc, argv);
     log::configure(log::parse_level(o.log_level), log::Format::kText);
     if (app.get_subcommands().empty()) return serve(o);
+    const std::string cmd = app.get_subcommands().front()->get_name();
+    if (cmd == "connect") return connect(o);
     if (o.root.empty()) throw invalid_argument("root", "--root is required");
     ImageCatalog catalog{o.root, catalog_options(o)};
-    const std::string cmd = app.get_subcommands().front()->get_name();
     if (cmd == "publish") {
       PublishStats stats;
       const Manifest m = catalog.publish(o.file, o.name, &stats);

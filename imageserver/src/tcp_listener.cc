@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <charconv>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -18,60 +17,94 @@
 
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
+#include "vigo/imageserver/host_port.h"
+#include "vigo/imageserver/tls_connection.h"
 
 namespace vigo::imageserver {
 
-TcpListener TcpListener::bind(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) throw invalid_argument("listen address", "'" + address + "' must be HOST:PORT");
-  std::string host = address.substr(0, colon);
-  const std::string port_text = address.substr(colon + 1);
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535) {
-    throw invalid_argument("listen address", "'" + port_text + "' is not a port number");
-  }
-  sockaddr_storage ss{};
-  socklen_t len = 0;
+namespace {
+
+struct Endpoint {
+  sockaddr_storage address{};
+  socklen_t length = 0;
   int family = AF_INET;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    a6->sin6_family = family = AF_INET6;
-    a6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    if (::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) {
-      throw invalid_argument("listen address", "'" + host + "' is not an IPv6 address");
+  bool loopback = false;
+};
+
+Endpoint parse_endpoint(const std::string& field, const std::string& text) {
+  const HostPort hp = split_host_port(field, text);
+  Endpoint e;
+  if (hp.bracketed) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&e.address);
+    a6->sin6_family = e.family = AF_INET6;
+    a6->sin6_port = htons(hp.port);
+    if (::inet_pton(AF_INET6, hp.host.c_str(), &a6->sin6_addr) != 1) {
+      throw invalid_argument(field, "'" + hp.host + "' is not an IPv6 address");
     }
-    if (!IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr)) {
-      throw Error{ErrorCode::kPermissionDenied, "plain TCP listens on loopback only, not " + host, "listen address"};
-    }
-    len = sizeof *a6;
+    e.loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+    e.length = sizeof *a6;
   } else {
-    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&e.address);
     a4->sin_family = AF_INET;
-    a4->sin_port = htons(static_cast<std::uint16_t>(port));
-    if (::inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) {
-      throw invalid_argument("listen address", "'" + host + "' is not an IPv4 address");
+    a4->sin_port = htons(hp.port);
+    if (::inet_pton(AF_INET, hp.host.c_str(), &a4->sin_addr) != 1) {
+      throw invalid_argument(field, "'" + hp.host + "' is not an IPv4 address");
     }
-    if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127) {
-      throw Error{ErrorCode::kPermissionDenied, "plain TCP listens on loopback only, not " + host, "listen address"};
-    }
-    len = sizeof *a4;
+    e.loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    e.length = sizeof *a4;
   }
-  UniqueFd fd{::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  return e;
+}
+
+// A listening socket on e; the port it got.
+std::pair<UniqueFd, std::uint16_t> listen_on(Endpoint e, const std::string& text) {
+  UniqueFd fd{::socket(e.family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (!fd.valid()) throw_errno("socket");
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) throw_errno("bind " + address);
-  if (::listen(fd.get(), 64) != 0) throw_errno("listen " + address);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) throw_errno("getsockname");
-  const std::uint16_t bound = family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                                                 : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  return TcpListener{std::move(fd), bound};
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&e.address), e.length) != 0) throw_errno("bind " + text);
+  if (::listen(fd.get(), 64) != 0) throw_errno("listen " + text);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&e.address), &e.length) != 0) throw_errno("getsockname");
+  const std::uint16_t bound = e.family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&e.address)->sin6_port)
+                                                   : ntohs(reinterpret_cast<sockaddr_in*>(&e.address)->sin_port);
+  return {std::move(fd), bound};
+}
+
+}  // namespace
+
+TcpListener TcpListener::bind(const std::string& address) {
+  const Endpoint e = parse_endpoint("--listen", address);
+  if (!e.loopback) {
+    const std::string host = split_host_port("--listen", address).host;
+    throw Error{ErrorCode::kPermissionDenied,
+                "plain TCP listens on loopback only, not " + host + " (use --listen-tls or ssh on a network)",
+                "--listen"};
+  }
+  auto [fd, port] = listen_on(e, address);
+  return TcpListener{std::move(fd), port, std::nullopt};
+}
+
+TcpListener TcpListener::bind_tls(const std::string& address, TlsListenOptions tls) {
+  if (!tls.context || tls.context->role() != tls::Role::kServer) {
+    throw Error{ErrorCode::kInternal, "a TLS listener needs a server context"};
+  }
+  auto [fd, port] = listen_on(parse_endpoint("--listen-tls", address), address);
+  return TcpListener{std::move(fd), port, std::move(tls)};
+}
+
+void TcpListener::serve_one(Server& server, int socket, const std::optional<std::string>& user) const {
+  if (tls_) {
+    serve_tls_connection(server, socket, *tls_->context, tls_->handshake_timeout);
+  } else {
+    (void)server.serve(socket, socket, user);
+  }
 }
 
 void TcpListener::run(Server& server, const std::optional<std::string>& user, std::stop_token stop,
                       std::size_t max_connections) {
+  if (tls_ && user) {
+    throw invalid_argument("--user", "not allowed with TLS: the client certificate's CN is the user");
+  }
   std::mutex mu;
   std::condition_variable cv;
   std::set<int> open;                  // GUARDED_BY(mu): sockets being served
@@ -100,7 +133,7 @@ void TcpListener::run(Server& server, const std::optional<std::string>& user, st
     open.insert(c);
     threads.emplace(c, [&, c] {
       try {
-        (void)server.serve(c, c, user);
+        serve_one(server, c, user);
       } catch (const std::exception& e) {
         log::warn("imaged: connection failed", {{"error", e.what()}});
       }

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "../imageserver/store_test_util.h"
+#include "imageserver/store_test_util.h"
 
 namespace vigo::scheduler {
 namespace {

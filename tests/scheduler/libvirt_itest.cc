@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 #include "support/pg_fixture.h"
@@ -111,7 +112,7 @@ TEST_F(LibvirtTest, BootsToReadinessPausesSavesRestoresAndDestroys) {
   EXPECT_GT(fs::file_size(saved), 1u << 20);
 
   forget_events();
-  hv_.restore(saved, s);
+  hv_.restore(saved, s, false);
   EXPECT_TRUE(saw(DomainEvent::Kind::kRestored));
   EXPECT_EQ(hv_.find(name_)->state, DomainState::kRunning);
 

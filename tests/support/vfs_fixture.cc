@@ -105,10 +105,10 @@ void VfsFixture::publish(const std::string& name, const std::vector<std::uint8_t
 void VfsFixture::start_fs(const FsStartOptions& o) {
   if (fs_) throw std::logic_error("vigo-fs already running");
   std::string server;
-  for (const auto& a : sshd_.ssh_argv(imaged_path() + " --stdio --root " + (dir_.path() / "store").string() +
-                                      " --user alice")) {
-    server += "'" + a + "' ";
-  }
+  const auto argv = !o.server_argv.empty()
+                        ? o.server_argv
+                        : sshd_.ssh_argv(imaged_path() + " --stdio --root " + store().string() + " --user alice");
+  for (const auto& a : argv) server += "'" + a + "' ";
   SpawnOptions so;
   so.argv = {vigo_fs_path(),        "--server",       server,
              "--cache",             cache().string(), "--mount",

@@ -2,8 +2,8 @@
 // Test support for vigo-fs: a hermetic image store (images published with
 // the real `vigo-imaged publish`), a real sshd (SshdFixture), and the real
 // vigo-fs binary mounting the store through `ssh ... vigo-imaged --stdio`
-// on a temporary mount point, with its cache in the same temporary
-// directory. The destructor always unmounts (SIGTERM, then SIGKILL and
+// on a temporary mount point (or through another server command), with its
+// cache in the same temporary directory. The destructor always unmounts (SIGTERM, then SIGKILL and
 // `fusermount3 -u -z`), also when the test failed. Not thread-safe (the
 // test's main thread drives it; reading the mount from threads is fine).
 #pragma once
@@ -31,6 +31,9 @@ struct FsStartOptions {
   int cache_quota_mb = 8192;
   bool working_sets = true;    // record and replay working-set profiles
   int profile_idle_ms = 5000;  // a recording ends after this long without a new chunk
+  // The --server command, word by word; empty: ssh to the fixture's sshd
+  // running `vigo-imaged --stdio --root <store()> --user alice`.
+  std::vector<std::string> server_argv{};
 };
 
 class VfsFixture {
