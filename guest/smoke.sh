@@ -139,6 +139,7 @@ cat >"$tmp/domain.xml" <<EOF
     <initrd>$out/initrd.img</initrd>
     <cmdline>$cmdline</cmdline>
   </os>
+  <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
