@@ -21,7 +21,9 @@ done
 
 say() { echo "setup: $*"; }
 
-# postgresql-15 is the package that ships /usr/lib/postgresql/15/bin here.
+# postgresql-15 is the package that ships /usr/lib/postgresql/15/bin here;
+# the last line is what guest/build.sh needs (depmod is in kmod, mke2fs and
+# debugfs in e2fsprogs).
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
@@ -31,7 +33,8 @@ packages=(
   libvirt-dev libxml2-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   qemu-system-x86 qemu-utils
   openssh-server openssh-client sshfs
-  libboost1.81-dev wrk cpio busybox-static
+  libboost1.81-dev wrk
+  cpio busybox-static kmod e2fsprogs
 )
 
 missing=()
