@@ -96,9 +96,13 @@ void VfsFixture::publish(const std::string& name, const std::vector<std::uint8_t
   const fs::path file = dir_.path() / ("source-" + std::to_string(published_++));
   std::ofstream{file, std::ios::binary}.write(reinterpret_cast<const char*>(bytes.data()),
                                               static_cast<std::streamsize>(bytes.size()));
+  publish_file(name, file, chunk_kib);
+}
+
+void VfsFixture::publish_file(const std::string& name, const fs::path& file, std::uint32_t chunk_kib) {
   const RunResult r = run_command({imaged_path(), "publish", "--root", (dir_.path() / "store").string(),
                                    "--chunk-kib", std::to_string(chunk_kib), "--name", name, file.string()},
-                                  60s);
+                                  120s);
   if (r.exit_code != 0) throw std::runtime_error("publish failed: " + r.output);
 }
 

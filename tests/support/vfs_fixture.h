@@ -45,6 +45,7 @@ class VfsFixture {
 
   // Writes bytes to a file and publishes it as the next version of `name`.
   void publish(const std::string& name, const std::vector<std::uint8_t>& bytes, std::uint32_t chunk_kib = 1024);
+  void publish_file(const std::string& name, const std::filesystem::path& file, std::uint32_t chunk_kib = 1024);
 
   // Starts vigo-fs in the foreground and waits until the mount answers.
   void start_fs(const FsStartOptions& o = {});
