@@ -20,6 +20,7 @@
 #                rc=N"), the kernel's whole module tree, and bulk under /data
 #                that a boot never reads (--bulk-mib MiB of --bulk-from)
 #   cmdline      the kernel command line to boot with
+#   tiny.toml    the guest's VM profile (guest/profiles/tiny.toml)
 #   manifest     what went in (package versions, sizes)
 #   cache/       the downloaded .deb files, reused by later builds
 #
@@ -139,7 +140,7 @@ inputs_hash() {
     echo "modules ${modules_wanted[*]}"
     echo "root-size $root_size"
     sha256sum "$kernel_deb" "$busybox_deb" | sed 's| .*/| |'
-    (cd "$here" && find build.sh initramfs rootfs -type f -printf '%p %m\n' |
+    (cd "$here" && find build.sh initramfs rootfs profiles -type f -printf '%p %m\n' |
       sort | while read -r f m; do echo "$m $(sha256sum "$f")"; done)
     if [[ -n "$workload" ]]; then
       echo "workload $(sha256sum <"$workload")"
@@ -151,7 +152,7 @@ inputs_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 hash=$(inputs_hash)
-outputs=(vmlinuz initrd.img root.ext4 cmdline manifest)
+outputs=(vmlinuz initrd.img root.ext4 cmdline manifest tiny.toml)
 up_to_date=1
 for f in "${outputs[@]}"; do [[ -f "$out/$f" ]] || up_to_date=0; done
 if ((up_to_date)) && [[ "$(cat "$out/.stamp" 2>/dev/null)" == "$hash" ]]; then
@@ -279,6 +280,7 @@ find "$rfs" -printf 'sif "/%P" ctime @'"$epoch"'\nsif "/%P" uid 0\nsif "/%P" gid
 # --- the rest, then everything into place (stamp last)
 
 cp "$work/kernel/boot/vmlinuz-$kver" "$work/vmlinuz"
+cp "$here/profiles/tiny.toml" "$work/tiny.toml"  # its relative paths name the files beside it
 echo "$cmdline" >"$work/cmdline"
 {
   echo "kernel $kernel_pkg $(dpkg-deb -f "$kernel_deb" Version) ($kver)"
