@@ -33,6 +33,7 @@ struct Options {
   int lanes = 4;
   std::int64_t read_timeout_ms = 30000;
   std::uint32_t readahead_chunks = 4;
+  std::uint32_t kernel_readahead_kb = 4096;
   bool no_working_sets = false;
   std::int64_t profile_idle_ms = 5000;
   std::int64_t profile_window_ms = 120000;
@@ -66,6 +67,7 @@ int run(const Options& o) {
   fo.mountpoint = fs::absolute(o.mount);
   fo.allow_other = o.allow_other;
   fo.readahead_chunks = o.readahead_chunks;
+  fo.kernel_readahead_kb = o.kernel_readahead_kb;
   vfs::ProxyFs proxy{fo, cache};
   proxy.mount();
   // Before any thread starts: fuse_daemonize forks.
@@ -112,6 +114,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
   app.add_option("--readahead-chunks", o.readahead_chunks, "Chunks fetched ahead of sequential reads")
       ->check(CLI::Range(0, 64));
+  app.add_option("--kernel-readahead-kb", o.kernel_readahead_kb,
+                 "The kernel's read-ahead on the mount, which caps its read size (root only; 0: leave 128)")
+      ->check(CLI::Range(0, 65536));
   app.add_flag("--no-working-sets", o.no_working_sets,
                "Neither record nor replay working-set profiles (prefetch of what a cold start reads)");
   app.add_option("--profile-idle-ms", o.profile_idle_ms, "A recording ends after this long without a new chunk")

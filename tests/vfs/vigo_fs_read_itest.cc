@@ -2,6 +2,9 @@
 // vigo-fs end to end, reading: the real binary on a real FUSE mount, reaching
 // the real vigo-imaged through a real sshd. Every byte read is compared with
 // the file that was published.
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -185,6 +188,17 @@ TEST_F(VigoFsReadTest, TheCacheStaysWithinItsQuota) {
     if (e.is_regular_file()) on_disk += e.file_size();
   }
   EXPECT_LE(on_disk, 64ull << 20);
+}
+
+TEST_F(VigoFsReadTest, RaisesTheKernelsReadAheadSoReadsAreLarge) {
+  vfs_.start_fs();
+  struct stat st{};
+  ASSERT_EQ(::stat(vfs_.mount().c_str(), &st), 0);
+  const fs::path knob = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)) +
+                        "/read_ahead_kb";
+  std::string value;
+  std::getline(std::ifstream{knob}, value);
+  EXPECT_EQ(value, "4096") << knob;  // set once the kernel's INIT was done (the kernel offers 128 in INIT)
 }
 
 }  // namespace

@@ -133,10 +133,17 @@ std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, boo
       ok = false;
     }
   }
-  std::lock_guard lock{mu_};
+  std::unique_lock lock{mu_};
   auto it = index_.find(key);
   if (!ok || it == index_.end()) {
     if (fd >= 0) ::close(fd);
+    if (it != index_.end() && it->second.verified) {
+      // While we checked an old copy, a fresh one was committed (commit
+      // verifies): use that one.
+      --it->second.pins;
+      lock.unlock();
+      return open_counted(hash, count);
+    }
     if (it != index_.end()) {
       // Damaged or vanished: drop it so the caller fetches it again.
       stats_.bytes -= it->second.size;
@@ -145,8 +152,9 @@ std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, boo
       index_.erase(it);
       std::error_code ec;
       fs::remove(path, ec);
+      ++stats_.corrupt;
     }
-    ++stats_.corrupt;
+    // Gone already: another reader found it damaged, dropped and counted it.
     if (count) ++stats_.misses;
     return std::nullopt;
   }
@@ -199,6 +207,7 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
       ++stats_.commits;
     } else {
       touch(key, it->second);
+      it->second.verified = true;  // these bytes were checked above, whatever was there before
     }
     ++it->second.pins;
   }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 
 #include "open_file.h"
@@ -125,6 +127,44 @@ void ProxyFs::init(fuse_conn_info* conn) {
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;  // the data never changes
 }
 
+namespace {
+
+// "MAJOR:MINOR" of the filesystem mounted at `mountpoint`, from
+// /proc/self/mountinfo (a stat() of the mount would ask this filesystem
+// itself, from inside one of its own callbacks); empty if not found.
+std::string mount_device(const std::string& mountpoint) {
+  std::ifstream in{"/proc/self/mountinfo"};
+  std::string line;
+  std::string found;
+  while (std::getline(in, line)) {
+    // id parent MAJOR:MINOR root mountpoint ... (mountpoint octal-escaped)
+    std::istringstream fields{line};
+    std::string id, parent, dev, root, point;
+    if (!(fields >> id >> parent >> dev >> root >> point)) continue;
+    if (point == mountpoint) found = dev;  // the last one: mounts stack
+  }
+  return found;
+}
+
+}  // namespace
+
+void ProxyFs::after_init() {
+  if (options_.kernel_readahead_kb == 0 || readahead_set_.exchange(true)) return;
+  // The kernel applies the smaller of its own and INIT's read-ahead when
+  // INIT's reply arrives, and offers only its default (128 KiB) in INIT:
+  // a larger value can be set only afterwards, through sysfs.
+  const std::string dev = mount_device(options_.mountpoint.string());
+  if (dev.empty()) {
+    log::warn("cannot find the mount in /proc/self/mountinfo", {{"mount", options_.mountpoint.string()}});
+    return;
+  }
+  const std::string file = "/sys/class/bdi/" + dev + "/read_ahead_kb";
+  std::ofstream out{file};
+  out << options_.kernel_readahead_kb << '\n';
+  out.flush();
+  if (!out) log::warn("cannot raise the kernel's read-ahead (not root?)", {{"file", file}});
+}
+
 bool ProxyFs::attr_of(fuse_ino_t ino, struct stat* st, double* timeout) {
   std::memset(st, 0, sizeof *st);
   st->st_ino = ino;
@@ -172,6 +212,7 @@ bool ProxyFs::attr_of(fuse_ino_t ino, struct stat* st, double* timeout) {
 }
 
 void ProxyFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  after_init();
   if (is_data_ino(parent)) {
     data_lookup(req, parent, name);
     return;
@@ -195,6 +236,7 @@ void ProxyFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void ProxyFs::getattr(fuse_req_t req, fuse_ino_t ino) {
+  after_init();
   if (ino != kDataRootIno && is_data_ino(ino)) {
     data_getattr(req, ino);
     return;

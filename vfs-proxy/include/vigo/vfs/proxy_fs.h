@@ -28,6 +28,7 @@
 #endif
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -54,6 +55,9 @@ struct FsOptions {
   std::uint32_t max_read = 1u << 20;  // largest read the kernel sends (and read-ahead window)
   std::uint32_t readahead_chunks = 4;
   std::uint32_t max_background = 64;
+  // The kernel's read-ahead for the mount (/sys/class/bdi/<dev>/read_ahead_kb):
+  // it caps the size of the kernel's FUSE reads (default 128 KiB). 0: leave it.
+  std::uint32_t kernel_readahead_kb = 4096;
   std::chrono::milliseconds list_ttl{3000};
   double immutable_timeout_s = 3600;  // entry/attr timeout of name@version and the directories
   double latest_timeout_s = 1;        // of the latest alias
@@ -103,6 +107,9 @@ class ProxyFs {
   void reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable);
   void read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
+  // Once the kernel has processed INIT (before it sends any other request),
+  // raises the mount's read-ahead to kernel_readahead_kb.
+  void after_init();
 
   // User data (fuse_data.cc).
   template <typename OnReply>
@@ -135,6 +142,7 @@ class ProxyFs {
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool handlers_ = false;
+  std::atomic<bool> readahead_set_{false};
   std::mutex manifests_mu_;
   std::map<std::string, std::shared_ptr<const Manifest>> manifests_;  // GUARDED_BY(manifests_mu_), "name@v"
 };
