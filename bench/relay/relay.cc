@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "vigo/common/error.h"
+#include "vigo/common/system.h"
 
 namespace vigo::bench {
 namespace {
@@ -28,14 +29,6 @@ namespace {
 constexpr std::uint64_t kListenerKey = 0, kTimerKey = 2, kSignalKey = 4;
 
 constexpr std::size_t kReadBytes = 64 << 10;
-
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
 
 void set_buffers(int fd, int bytes) {
   // Before listen/connect, so that TCP picks its window scale accordingly.
@@ -93,7 +86,7 @@ Relay::Relay(RelayOptions options) : options_(options), links_{WanLink{options.l
   const int one = 1;
   (void)::setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   set_buffers(listener_.get(), options_.socket_buffer_bytes);  // inherited by accepted sockets
-  sockaddr_in a = loopback(options_.listen_port);
+  sockaddr_in a = loopback_address(options_.listen_port);
   if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     throw_errno("bind 127.0.0.1:" + std::to_string(options_.listen_port));
   }
@@ -120,7 +113,7 @@ void Relay::accept_all() {
     }
     ++accepted_;
     UniqueFd target{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    sockaddr_in a = loopback(options_.target_port);
+    sockaddr_in a = loopback_address(options_.target_port);
     bool ok = target.valid();
     if (ok) {
       set_buffers(target.get(), options_.socket_buffer_bytes);

@@ -31,6 +31,7 @@
 
 #include "load.h"
 #include "report.h"
+#include "vigo/common/system.h"
 
 namespace {
 
@@ -84,19 +85,9 @@ json json_in_file(const std::string& path) {
   return json::parse(last);
 }
 
-// A loopback port that was free a moment ago.
+// Prints a loopback port that was free a moment ago.
 int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    throw std::runtime_error("cannot bind a loopback port");
-  }
-  ::close(fd);
-  std::cout << ntohs(a.sin_port) << "\n";
+  std::cout << vigo::free_tcp_port() << "\n";
   return 0;
 }
 

@@ -13,6 +13,24 @@
 
 namespace vigo {
 
+sockaddr_in loopback_address(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+UniqueFd connect_loopback(std::uint16_t port) {
+  UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (fd.get() < 0) throw_errno("socket");
+  const sockaddr_in a = loopback_address(port);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    throw_errno("connect to 127.0.0.1:" + std::to_string(port));
+  }
+  return fd;
+}
+
 std::uint16_t free_tcp_port(const char* address) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("socket");

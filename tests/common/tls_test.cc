@@ -75,7 +75,7 @@ class TlsTest : public ::testing::Test {
     }
   }
 
-  vigo::testing::ScratchDir dir_;
+  vigo::testing::TempDir dir_;
   TestCa ca_;
   TestCa other_ca_;
   CertFiles server_;

@@ -13,7 +13,7 @@ namespace {
 
 using testing::compressible_data;
 using testing::random_data;
-using testing::ScratchDir;
+using testing::TempDir;
 
 void flip_last_byte(const std::filesystem::path& p) {
   std::fstream f{p, std::ios::in | std::ios::out | std::ios::binary};
@@ -35,7 +35,7 @@ void expect_corrupt(ChunkStore& store, const ChunkHash& h) {
 }
 
 TEST(ChunkStore, StoresRandomDataRawAndCompressibleDataZstd) {
-  ScratchDir dir;
+  TempDir dir;
   ChunkStore store{dir.path()};
   const auto random = random_data(1 << 20, 1);
   const auto text = compressible_data(1 << 20, 2);
@@ -57,7 +57,7 @@ TEST(ChunkStore, StoresRandomDataRawAndCompressibleDataZstd) {
 }
 
 TEST(ChunkStore, IdenticalChunksAreStoredOnce) {
-  ScratchDir dir;
+  TempDir dir;
   ChunkStore store{dir.path()};
   const auto data = random_data(300000, 3);
   EXPECT_TRUE(store.put(data).written);
@@ -68,7 +68,7 @@ TEST(ChunkStore, IdenticalChunksAreStoredOnce) {
 }
 
 TEST(ChunkStore, LeftoverTemporaryFilesAreIgnoredAndCleaned) {
-  ScratchDir dir;
+  TempDir dir;
   ChunkStore store{dir.path()};
   const PutResult r = store.put(random_data(1000, 4));
   const auto sub = store.path_of(r.ref.hash).parent_path();
@@ -81,7 +81,7 @@ TEST(ChunkStore, LeftoverTemporaryFilesAreIgnoredAndCleaned) {
 }
 
 TEST(ChunkStore, CorruptChunksAreDetectedOnRead) {
-  ScratchDir dir;
+  TempDir dir;
   const auto raw = random_data(200000, 7);
   const auto packed = compressible_data(200000, 8);
   ChunkHash h_raw, h_zstd;
@@ -103,7 +103,7 @@ TEST(ChunkStore, CorruptChunksAreDetectedOnRead) {
 }
 
 TEST(ChunkStore, MissingChunkIsNotFoundAndRemoveFreesBytes) {
-  ScratchDir dir;
+  TempDir dir;
   ChunkStore store{dir.path()};
   const PutResult r = store.put(random_data(5000, 9));
   (void)store.read(r.ref.hash);  // cached

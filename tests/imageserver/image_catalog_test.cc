@@ -11,7 +11,7 @@ namespace {
 
 using testing::compressible_data;
 using testing::random_data;
-using testing::ScratchDir;
+using testing::TempDir;
 
 constexpr std::uint32_t kChunk = 64u << 10;  // small chunks keep the tests fast
 
@@ -35,7 +35,7 @@ class CatalogTest : public ::testing::Test {
     return out;
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   ImageCatalog catalog_;
   int files_ = 0;
 };

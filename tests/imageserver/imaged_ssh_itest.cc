@@ -17,6 +17,7 @@
 #include "vigo/common/digest.h"
 #include "vigo/common/manifest.h"
 #include "vigo/common/subprocess.h"
+#include "vigo/common/system.h"
 #include "vigo/common/wire_client.h"
 #include "vigo/common/wire_messages.h"
 
@@ -203,12 +204,7 @@ TEST(ImagedCli, ExitCodesAndLoopbackOnlyListener) {
   ::close(out[0]);
   ASSERT_TRUE(line.starts_with("listening on port ")) << line;
   const int port = std::stoi(line.substr(18));
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int fd = connect_loopback(static_cast<std::uint16_t>(port)).release();
   {
     wire::WireClient client{fd, fd};
     client.hello();

@@ -16,7 +16,7 @@ namespace vigo::imageserver {
 namespace {
 
 using testing::random_data;
-using testing::ScratchDir;
+using testing::TempDir;
 using wire::MessageType;
 
 constexpr std::uint32_t kChunk = 64u << 10;
@@ -68,7 +68,7 @@ class ServerTest : public ::testing::Test {
     return wire::decode_error(f.payload);
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   ImageCatalog catalog_;
   Server server_;
   std::vector<std::uint8_t> image_;

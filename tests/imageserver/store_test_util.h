@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helpers for the image-server unit tests (header-only, so the unit test
-// binary needs no support library): a temporary directory removed
-// afterwards, deterministic random and compressible data, whole-file I/O.
+// binary needs no support library): deterministic random and compressible
+// data, whole-file I/O (temporary directories: support/temp_dir.h).
 #pragma once
 
 #include <unistd.h>
@@ -15,33 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace vigo::testing {
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device rd;
-    for (int i = 0; i < 100; ++i) {
-      auto p = std::filesystem::temp_directory_path() /
-               ("vigo-is-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000));
-      if (std::filesystem::create_directory(p)) {
-        path_ = p;
-        return;
-      }
-    }
-    throw std::runtime_error("cannot create a scratch directory");
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline std::vector<std::uint8_t> random_data(std::size_t n, std::uint32_t seed) {
   std::mt19937_64 gen{seed};

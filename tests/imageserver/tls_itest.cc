@@ -27,6 +27,7 @@
 #include "support/vfs_fixture.h"
 #include "vigo/common/manifest.h"
 #include "vigo/common/subprocess.h"
+#include "vigo/common/system.h"
 #include "vigo/common/tls.h"
 #include "vigo/common/wire_client.h"
 #include "vigo/common/wire_messages.h"
@@ -41,16 +42,6 @@ using wire::MessageType;
 RunResult imaged(std::vector<std::string> args) {
   args.insert(args.begin(), imaged_path());
   return run_command(args, 60s);
-}
-
-UniqueFd tcp_to_loopback(std::uint16_t port) {
-  UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw_errno("connect");
-  return fd;
 }
 
 // Everything the peer sends until it closes (or `limit` passes).
@@ -326,7 +317,7 @@ TEST_F(TlsItest, RefusedClientsDoNotDisturbOthers) {
     tls::ContextOptions o;
     o.ca_file = pki_.ca_file();
     const tls::Context ctx{o};
-    UniqueFd fd = tcp_to_loopback(server->port());
+    UniqueFd fd = connect_loopback(server->port());
     try {
       tls::Stream s = tls::Stream::connect(ctx, fd.get(), "127.0.0.1", 5s);
       int in[2], out[2];
@@ -342,7 +333,7 @@ TEST_F(TlsItest, RefusedClientsDoNotDisturbOthers) {
   // Plaintext: a wire HELLO straight onto the TLS port is never answered
   // with a frame; the server hangs up.
   {
-    UniqueFd fd = tcp_to_loopback(server->port());
+    UniqueFd fd = connect_loopback(server->port());
     const auto hello = wire::encode(wire::Hello{});
     wire::write_frame(fd.get(), 0x01, 1, hello);
     const std::string got = read_until_closed(fd.get(), 5s);
@@ -350,7 +341,7 @@ TEST_F(TlsItest, RefusedClientsDoNotDisturbOthers) {
   }
   // A client that says nothing is cut off after the handshake timeout.
   {
-    UniqueFd fd = tcp_to_loopback(server->port());
+    UniqueFd fd = connect_loopback(server->port());
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(read_until_closed(fd.get(), 8s), "");
     EXPECT_LT(std::chrono::steady_clock::now() - start, 6s);

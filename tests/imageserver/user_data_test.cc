@@ -10,7 +10,7 @@ namespace vigo::imageserver {
 namespace {
 
 using testing::random_data;
-using testing::ScratchDir;
+using testing::TempDir;
 
 class UserDataTest : public ::testing::Test {
  protected:
@@ -32,7 +32,7 @@ class UserDataTest : public ::testing::Test {
     }
   }
 
-  ScratchDir dir_;
+  TempDir dir_;
   UserData data_;
 };
 

@@ -20,7 +20,7 @@ void append(const std::filesystem::path& p, const std::string& text) {
 }
 
 TEST(ConsoleWatchTest, FindsALineWrittenLaterInPieces) {
-  testing::ScratchDir dir;
+  testing::TempDir dir;
   const auto file = dir.path() / "console.log";
   ConsoleWatch watch{file};  // the file does not exist yet
   std::thread guest{[&] {
@@ -37,7 +37,7 @@ TEST(ConsoleWatchTest, FindsALineWrittenLaterInPieces) {
 }
 
 TEST(ConsoleWatchTest, OnlyLinesAfterWhatWasReadCount) {
-  testing::ScratchDir dir;
+  testing::TempDir dir;
   const auto file = dir.path() / "console.log";
   append(file, "VIGO-READY 1\n");
   ConsoleWatch watch{file};
@@ -50,7 +50,7 @@ TEST(ConsoleWatchTest, OnlyLinesAfterWhatWasReadCount) {
 }
 
 TEST(ConsoleWatchTest, GivesUpAtTheDeadlineOrWhenStopped) {
-  testing::ScratchDir dir;
+  testing::TempDir dir;
   ConsoleWatch watch{dir.path() / "quiet.log"};
   const auto start = Clock::now();
   EXPECT_EQ(watch.wait_for("VIGO-READY", start + 100ms), std::nullopt);

@@ -12,26 +12,6 @@
 namespace vigo::testing {
 namespace fs = std::filesystem;
 
-TempDir::TempDir(std::string_view prefix) {
-  std::random_device rd;
-  for (int i = 0; i < 100; ++i) {
-    fs::path p = fs::temp_directory_path() /
-                 (std::string{prefix} + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000));
-    if (fs::create_directory(p)) {
-      path_ = p;
-      fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                             fs::perms::others_read | fs::perms::others_exec);
-      return;
-    }
-  }
-  throw std::runtime_error("cannot create a temporary directory");
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 namespace {
 
 struct ClusterHolder {

@@ -11,24 +11,13 @@
 #include <memory>
 #include <string>
 
+#include "support/temp_dir.h"
 #include "vigo/gis/database.h"
 #include "vigo/gis/local_cluster.h"
 
 namespace vigo::testing {
 
 // A directory removed (recursively) when the object goes.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "vigo-test");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // The initdb cache shared by the test clusters, and the vigo binary under test.
 [[nodiscard]] std::filesystem::path initdb_cache_dir();
 [[nodiscard]] std::string vigo_cli_path();

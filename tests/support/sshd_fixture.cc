@@ -31,14 +31,12 @@ void keygen(const fs::path& key) {
 }
 
 bool accepts(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
+  try {
+    (void)connect_loopback(port);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 }  // namespace

@@ -22,8 +22,10 @@
 #include <thread>
 
 #include "support/pg_fixture.h"
+#include "imageserver/store_test_util.h"
 #include "support/text_file.h"
 #include "vigo/common/subprocess.h"
+#include "vigo/common/system.h"
 #include "vigo/common/unique_fd.h"
 
 namespace vigo::testing {
@@ -37,30 +39,8 @@ std::string relay_path() {
   return VIGO_WAN_RELAY_PATH;
 }
 
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng{seed};
-  std::vector<std::uint8_t> out(n);
-  for (std::size_t i = 0; i < n; i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, n - i));
-  }
-  return out;
-}
-
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 UniqueFd connect_to(std::uint16_t port) {
-  UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  sockaddr_in a = loopback(port);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    throw std::runtime_error("connect to the relay: " + std::string{std::strerror(errno)});
-  }
+  UniqueFd fd = connect_loopback(port);
   const int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
@@ -95,7 +75,7 @@ std::vector<std::uint8_t> recv_until(int fd, std::size_t max, Clock::time_point*
 class Target {
  public:
   Target() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a = loopback(0);
+    sockaddr_in a = loopback_address(0);
     socklen_t len = sizeof a;
     if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_.get(), 16) != 0 ||
         ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
@@ -156,12 +136,7 @@ class Relay {
   std::uint16_t port_ = 0;
 };
 
-class WanRelayTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (relay_path().empty()) GTEST_SKIP() << "vigo-wan-relay is not built (VIGO_BUILD_BENCH=OFF)";
-  }
-};
+class WanRelayTest : public ::testing::Test {};
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -181,8 +156,8 @@ TEST_F(WanRelayTest, CarriesLargeRandomTransfersIntactAndInOrderBothWays) {
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     pairs[i].client = connect_to(relay.port());
     pairs[i].server = target.accept();
-    pairs[i].up = random_bytes(kBytes + i * 4099, 10 + i);
-    pairs[i].down = random_bytes(kBytes - i * 7919, 20 + i);
+    pairs[i].up = random_data(kBytes + i * 4099, 10 + i);
+    pairs[i].down = random_data(kBytes - i * 7919, 20 + i);
   }
   std::vector<std::thread> threads;
   for (Pair& p : pairs) {
@@ -232,7 +207,7 @@ TEST_F(WanRelayTest, ARoundTripTakesAtLeastTwiceTheDelayPlusSerialization) {
     ASSERT_EQ(got, std::vector<std::uint8_t>{ping});
   }
   // 64 KiB each way: RTT plus 2 x 64 KiB / 12.5 MB/s = 40 + 10.5 ms.
-  const auto block = random_bytes(64 << 10, 3);
+  const auto block = random_data(64 << 10, 3);
   for (int i = 0; i < 3; ++i) {
     const auto t0 = Clock::now();
     send_all(client.get(), block.data(), block.size());
@@ -254,7 +229,7 @@ TEST_F(WanRelayTest, BulkTransfersNeverExceedTheLinkRateEvenWhenConnectionsShare
   constexpr std::size_t kEach = 5 << 20;
   UniqueFd c1 = connect_to(relay.port()), c2 = connect_to(relay.port());
   UniqueFd s1 = target.accept(), s2 = target.accept();
-  const auto data = random_bytes(kEach, 4);
+  const auto data = random_data(kEach, 4);
   Clock::time_point last1, last2;
   std::size_t got1 = 0, got2 = 0;
   const auto t0 = Clock::now();
@@ -297,7 +272,7 @@ TEST_F(WanRelayTest, AReceiverThatStopsReadingStopsTheSenderAndLosesNothing) {
   Relay relay{target.port(), {"--delay-ms", "5", "--rate-mbit", "1000"}};
   UniqueFd client = connect_to(relay.port());
   UniqueFd server = target.accept();
-  const auto data = random_bytes(48 << 20, 5);
+  const auto data = random_data(48 << 20, 5);
   const int flags = ::fcntl(client.get(), F_GETFL);
   ::fcntl(client.get(), F_SETFL, flags | O_NONBLOCK);
   // Write until nothing more is taken for a whole second.

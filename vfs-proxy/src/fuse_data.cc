@@ -27,17 +27,7 @@ namespace {
 
 using wire::MessageType;
 
-int errno_of(const Outcome& o) {
-  if (o.sys_errno > 0) return o.sys_errno;
-  switch (o.error->code()) {
-    case ErrorCode::kNotFound: return ENOENT;
-    case ErrorCode::kAlreadyExists: return EEXIST;
-    case ErrorCode::kPermissionDenied: return EACCES;
-    case ErrorCode::kInvalidArgument: return EINVAL;
-    case ErrorCode::kResourceExhausted: return ENOSPC;
-    default: return EIO;
-  }
-}
+int errno_of(const Outcome& o) { return vfs::errno_of(*o.error, o.sys_errno); }
 
 void fill_stat(const wire::Attr& a, fuse_ino_t ino, struct stat* st) {
   std::memset(st, 0, sizeof *st);
@@ -203,17 +193,8 @@ void ProxyFs::data_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // The whole listing, page by page, on this thread; readdir serves it.
   auto f = std::make_unique<OpenFile>();
   f->kind = OpenFile::Kind::kDirectory;
-  auto add = [&](const std::string& name, std::uint64_t entry_ino, mode_t type) {
-    struct stat st{};
-    st.st_ino = entry_ino;
-    st.st_mode = type;
-    const std::size_t need = fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
-    const std::size_t at = f->text.size();
-    f->text.resize(at + need);
-    fuse_add_direntry(req, f->text.data() + at, need, name.c_str(), &st, static_cast<off_t>(at + need));
-  };
-  add(".", ino, S_IFDIR);
-  add("..", ino == kDataRootIno ? kRootIno : ino, S_IFDIR);
+  f->add_dirent(req, ".", ino, S_IFDIR);
+  f->add_dirent(req, "..", ino == kDataRootIno ? kRootIno : ino, S_IFDIR);
   wire::ReadDir page_req{*path, 0};
   while (true) {
     Outcome o = pool_->call(MessageType::kDataReadDir, wire::encode(page_req));
@@ -230,8 +211,8 @@ void ProxyFs::data_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     for (const auto& e : page.entries) {
       // Readdir hands out no references (no lookup count): ino is informational.
-      add(e.name, data_.find(join_data_path(*path, e.name)).value_or(kUnknownDataIno),
-          e.kind == wire::FileKind::kDirectory ? S_IFDIR : S_IFREG);
+      f->add_dirent(req, e.name, data_.find(join_data_path(*path, e.name)).value_or(kUnknownDataIno),
+                    e.kind == wire::FileKind::kDirectory ? S_IFDIR : S_IFREG);
     }
     if (!page.more) break;
     if (page.next <= page_req.start) {

@@ -149,7 +149,11 @@ std::string mount_device(const std::string& mountpoint) {
 }  // namespace
 
 void ProxyFs::after_init() {
-  if (options_.kernel_readahead_kb == 0 || readahead_set_.exchange(true)) return;
+  // Checked on every lookup and getattr: a plain load once it is done.
+  if (options_.kernel_readahead_kb == 0 || readahead_set_.load(std::memory_order_relaxed) ||
+      readahead_set_.exchange(true)) {
+    return;
+  }
   // The kernel applies the smaller of its own and INIT's read-ahead when
   // INIT's reply arrives, and offers only its default (128 KiB) in INIT:
   // a larger value can be set only afterwards, through sysfs.
@@ -281,13 +285,8 @@ void ProxyFs::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto f = std::make_unique<OpenFile>();
   f->kind = OpenFile::Kind::kDirectory;
   for (const auto& [name, entry_ino] : entries) {
-    struct stat st{};
-    st.st_ino = entry_ino;
-    st.st_mode = entry_ino == kRootIno || entry_ino == kImagesIno || entry_ino == kDataRootIno ? S_IFDIR : S_IFREG;
-    const std::size_t need = fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
-    const std::size_t at = f->text.size();
-    f->text.resize(at + need);
-    fuse_add_direntry(req, f->text.data() + at, need, name.c_str(), &st, static_cast<off_t>(at + need));
+    const bool dir = entry_ino == kRootIno || entry_ino == kImagesIno || entry_ino == kDataRootIno;
+    f->add_dirent(req, name, entry_ino, dir ? S_IFDIR : S_IFREG);
   }
   fi->fh = reinterpret_cast<std::uint64_t>(f.release());
   fi->keep_cache = 0;

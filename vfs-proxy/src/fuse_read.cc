@@ -16,8 +16,6 @@
 namespace vigo::vfs {
 namespace {
 
-int errno_for(const Error& e) { return e.code() == ErrorCode::kNotFound ? ENOENT : EIO; }
-
 // One FUSE read split into chunk pieces; the last piece to finish replies.
 struct ReadOp {
   ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces) : req(r), buf(size), remaining(pieces) {}
@@ -106,7 +104,7 @@ void ProxyFs::open_image(fuse_req_t req, const Node& node, fuse_file_info* fi) {
                 [this, req, fi_copy = *fi, key, name = node.name, version, immutable](Outcome o) mutable {
                   if (!o.ok()) {
                     log::warn("manifest fetch failed", {{"image", key}, {"error", o.error->what()}});
-                    fuse_reply_err(req, errno_for(*o.error));
+                    fuse_reply_err(req, errno_of(*o.error));
                     return;
                   }
                   std::shared_ptr<const Manifest> m;

@@ -5,12 +5,16 @@
 // open/opendir, deleted by release/releasedir. Private to vfs-proxy/src.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "vigo/common/error.h"
 #include "vigo/vfs/proxy_fs.h"
 
 namespace vigo::vfs {
@@ -26,7 +30,32 @@ struct ProxyFs::OpenFile {
   std::mutex mu;
   std::uint64_t next_offset = 0;            // GUARDED_BY(mu): where a sequential read goes next
   std::int64_t prefetched_through = -1;     // GUARDED_BY(mu): last chunk read-ahead asked for
+
+  // kDirectory: appends one readdir record (fuse_add_direntry) to text.
+  void add_dirent(fuse_req_t req, const std::string& name, std::uint64_t entry_ino, mode_t type) {
+    struct stat st{};
+    st.st_ino = entry_ino;
+    st.st_mode = type;
+    const std::size_t need = fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
+    const std::size_t at = text.size();
+    text.resize(at + need);
+    fuse_add_direntry(req, text.data() + at, need, name.c_str(), &st, static_cast<off_t>(at + need));
+  }
 };
+
+// The errno a FUSE caller gets for a failed request: the server's own
+// (filesystem errors carry it), else by error code; transport failures and
+// anything unexpected are EIO.
+inline int errno_of(const Error& e, std::int32_t sys_errno = 0) {
+  if (sys_errno > 0) return sys_errno;
+  switch (e.code()) {
+    case ErrorCode::kNotFound: return ENOENT;
+    case ErrorCode::kAlreadyExists: return EEXIST;
+    case ErrorCode::kPermissionDenied: return EACCES;
+    case ErrorCode::kInvalidArgument: return EINVAL;
+    default: return EIO;
+  }
+}
 
 inline ProxyFs::OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<ProxyFs::OpenFile*>(fi->fh); }
 

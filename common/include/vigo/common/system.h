@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-// Small facts about the machine: a free TCP port on an address, and users.
+// Small facts about the machine: loopback addresses, a free TCP port on an
+// address, and users.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 
+#include "vigo/common/unique_fd.h"
+
 namespace vigo {
+
+// 127.0.0.1:port.
+[[nodiscard]] sockaddr_in loopback_address(std::uint16_t port);
+// A blocking TCP connection to 127.0.0.1:port (close-on-exec); throws the
+// errno as a vigo::Error ("connect to 127.0.0.1:PORT: ...").
+[[nodiscard]] UniqueFd connect_loopback(std::uint16_t port);
 
 // A port that was free a moment ago (bind port 0, read it, close). A server
 // started on it may still lose a race; callers retry on "address in use".
