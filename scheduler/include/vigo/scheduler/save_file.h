@@ -22,7 +22,7 @@
 //   92 + data_len  QEMU's migration stream, to the end of the file
 //
 // read_save_file_header() reads and checks the first two parts and throws
-// invalid_argument naming the file and what is wrong ("save file F: bad
+// kInvalidArgument naming the file and what is wrong ("save file F: bad
 // magic"); a missing file is the errno's Error (kNotFound).
 //
 // rewrite_domain_xml() gives the saved domain XML a clone's identity with
@@ -31,10 +31,11 @@
 // (dropping a recorded <backingStore>, which describes the old file's
 // chain), and the file of the serial console (<serial>/<console> of type
 // file). Everything else is left as it was, whitespace included. It refuses
-// (invalid_argument, field "clone.*") an identity that would leave two
-// clones sharing something: a MAC count that is not the interface count, a
-// disk named that is missing, a writable disk not given a new file, a file
-// console with no new path.
+// (invalid_argument, field "clone.*"; "domain xml" for XML it cannot read)
+// an identity that does not fit the XML or would leave clones sharing
+// something: a MAC count that is not the interface count, a disk named that
+// is missing, a writable disk not given a new file, a file console with no
+// new path.
 //
 // write_clone_save_file() writes a clone: the parent's header with the
 // rewritten XML area, then the parent's migration stream, byte for byte
