@@ -250,6 +250,13 @@ void LibvirtHypervisor::restore(const std::filesystem::path& file, const VmSpec&
   }
 }
 
+void LibvirtHypervisor::restore_as_saved(const std::filesystem::path& file, bool paused) {
+  const unsigned flags = paused ? VIR_DOMAIN_SAVE_PAUSED : VIR_DOMAIN_SAVE_RUNNING;
+  if (virDomainRestoreFlags(as_conn(connection()), file.c_str(), nullptr, flags) != 0) {
+    throw libvirt_error("cannot restore " + file.string());
+  }
+}
+
 std::optional<DomainInfo> LibvirtHypervisor::find(const std::string& name) {
   Domain d{virDomainLookupByName(as_conn(connection()), name.c_str())};
   if (!d) {

@@ -9,8 +9,6 @@
 #include "vigo/common/names.h"
 
 namespace vigo::scheduler {
-namespace {
-
 void check_path(const std::string& field, const std::filesystem::path& p) {
   if (p.empty() || !p.is_absolute()) throw invalid_argument(field, "must be an absolute path, got '" + p.string() + "'");
   const std::string s = p.string();
@@ -18,8 +16,6 @@ void check_path(const std::string& field, const std::filesystem::path& p) {
     throw invalid_argument(field, "contains a NUL or newline, or is longer than 4096 bytes");
   }
 }
-
-}  // namespace
 
 const char* accelerator_name(Accelerator a) { return a == Accelerator::kKvm ? "kvm" : "tcg"; }
 const char* disk_format_name(DiskFormat f) { return f == DiskFormat::kRaw ? "raw" : "qcow2"; }

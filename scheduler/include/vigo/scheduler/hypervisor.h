@@ -57,9 +57,16 @@ class Hypervisor {
   // Saves the running or paused domain's memory state to `file` (the
   // domain stops and is gone); the file names the domain's XML inside.
   virtual void save(const std::string& name, const std::filesystem::path& file) = 0;
-  // Restores a saved state with the given spec's XML (same name and UUID
-  // as saved, possibly other disk paths), running unless `paused`.
+  // Restores a saved state with the given spec's XML (same name, UUID and
+  // MACs as saved, possibly other disk and console paths), running unless
+  // `paused`. The hypervisor checks that the spec matches the saved devices.
   virtual void restore(const std::filesystem::path& file, const VmSpec& spec, bool paused = false) = 0;
+  // Restores a saved state as the domain described inside the file, running
+  // unless `paused`: a clone save file (save_file.h) carries the clone's
+  // name, UUID, MACs, disks and console, and the exact machine the state
+  // needs (machine type, CPU model, device addresses), which a spec does not
+  // pin.
+  virtual void restore_as_saved(const std::filesystem::path& file, bool paused = false) = 0;
   [[nodiscard]] virtual std::optional<DomainInfo> find(const std::string& name) = 0;
   [[nodiscard]] virtual std::vector<DomainInfo> list() = 0;
   // Called for every lifecycle event from now on, on the event thread;

@@ -51,6 +51,7 @@ class LibvirtHypervisor : public Hypervisor {
   void unpause(const std::string& name) override;
   void save(const std::string& name, const std::filesystem::path& file) override;
   void restore(const std::filesystem::path& file, const VmSpec& spec, bool paused = false) override;
+  void restore_as_saved(const std::filesystem::path& file, bool paused = false) override;
   [[nodiscard]] std::optional<DomainInfo> find(const std::string& name) override;
   [[nodiscard]] std::vector<DomainInfo> list() override;
   void on_event(EventHandler handler) override;

@@ -62,5 +62,8 @@ struct VmSpec {
 // A locally administered MAC in QEMU's 52:54:00 range, random.
 [[nodiscard]] std::string random_mac();
 [[nodiscard]] bool is_mac(const std::string& s);
+// Throws invalid_argument(field, ...) unless `p` is absolute, without NUL or
+// newline, at most 4096 bytes (the rule for every path in a VmSpec).
+void check_path(const std::string& field, const std::filesystem::path& p);
 
 }  // namespace vigo::scheduler
