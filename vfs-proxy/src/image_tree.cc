@@ -23,11 +23,13 @@ std::optional<Node> parse_image_file_name(const std::string& file_name) {
   return n;
 }
 
-void ImageTree::refresh(bool force) {
+void ImageTree::refresh(bool force) { refresh_if_older(force ? std::chrono::milliseconds{0} : ttl_); }
+
+void ImageTree::refresh_if_older(std::chrono::milliseconds max_age) {
   std::lock_guard one{refresh_mu_};
   {
     std::lock_guard lock{mu_};
-    if (!force && listed_at_ && std::chrono::steady_clock::now() - *listed_at_ < ttl_) return;
+    if (listed_at_ && std::chrono::steady_clock::now() - *listed_at_ < max_age) return;
   }
   try {
     auto images = lister_();
@@ -69,6 +71,14 @@ std::optional<std::uint64_t> ImageTree::lookup(std::uint64_t parent, const std::
   auto n = parse_image_file_name(name);
   if (!n) return std::nullopt;
   refresh(false);
+  {
+    std::lock_guard lock{mu_};
+    if (find(*n)) return ino_for(name);
+  }
+  // A name the list does not have may have been published since it was
+  // fetched (a checkpoint that a scheduler is about to resume): ask again,
+  // unless the list is younger than kMissRefresh.
+  refresh_if_older(kMissRefresh);
   std::lock_guard lock{mu_};
   if (!find(*n)) return std::nullopt;
   return ino_for(name);

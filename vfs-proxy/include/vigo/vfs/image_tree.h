@@ -7,7 +7,8 @@
 //   /images/<name>@<version>  every version
 // built from LIST_IMAGES replies. The list is fetched through a Lister (a
 // function that may block and throw) and refreshed when a lookup or a
-// directory listing finds it older than `ttl`; if a refresh fails, the last
+// directory listing finds it older than `ttl` (a lookup of a name it lacks:
+// older than kMissRefresh, so a just-published version is found at once); if a refresh fails, the last
 // good list is kept (and the failure is an error only while there is none).
 // Image inodes are assigned on first sight and never reused, so an inode
 // always means the same name (and, for name@version, the same bytes).
@@ -33,6 +34,8 @@ inline constexpr std::uint64_t kImagesIno = 2;
 inline constexpr std::uint64_t kStatusIno = 3;
 inline constexpr const char* kStatusName = ".vigo-status";
 inline constexpr const char* kImagesName = "images";
+// A lookup of a name the list lacks refreshes a list older than this.
+inline constexpr std::chrono::milliseconds kMissRefresh{200};
 
 struct Node {
   enum class Kind { kRoot, kImages, kStatus, kImage };
@@ -59,6 +62,7 @@ class ImageTree {
 
  private:
   void refresh(bool force);                        // may throw while no list is known
+  void refresh_if_older(std::chrono::milliseconds max_age);
   std::uint64_t ino_for(const std::string& file);  // REQUIRES(mu_)
   std::optional<wire::ImageEntry> find(const Node& n) const;  // REQUIRES(mu_)
 

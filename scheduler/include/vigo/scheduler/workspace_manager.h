@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// WorkspaceManager: the workspace lifecycle over the GIS and the hosts'
+// hypervisors (what vigod runs). A workspace is one or more VMs of one
+// profile that boot from a disk image (a linked clone: a qcow2 overlay on
+// the image as seen through the host's vigo-fs mount) or resume from a
+// checkpoint (clone-N: each VM gets its own save file, overlay, name, UUID
+// and MAC; save_file.h).
+//
+// States live in the GIS (gis.workspaces, gis.vms; sql/006): a VM goes
+//   pending (claimed) -> preparing (overlay, save file) -> starting (domain
+//   started or restored) -> running (the readiness line on its console:
+//   "VIGO-READY" after a boot, "VIGO-ALIVE" after a resume) <-> paused;
+//   stopping -> deleted; any step that fails -> failed, with its files and
+//   domain removed and the reason in gis.vms.error.
+// The workspace's state follows its VMs (gis.sync_workspace_state).
+//
+// Placement is gis.place_vm: the compositional query and the atomic claim
+// in one transaction (policy pack or spread, labels, network, same network,
+// distinct hosts, or a given future); no overcommit under any concurrency.
+// create() validates, records and places synchronously (a bad request leaves
+// no row, claim, file or domain and throws naming what is wrong) and hands
+// each VM to its host's queue: one worker thread per host does that host's
+// hypervisor work in order, so a slow host never delays another. Readiness
+// is awaited on a thread of its own per VM (inotify on the console file).
+//
+// Domains are named <domain_prefix><vm id> ("vigo-42"); a VM's files are in
+// <host state_dir>/vm-<id>/ (disk.qcow2, console.log, resume.save).
+//
+// reconcile() (run by the constructor, then every reconcile_interval)
+// compares the GIS with each host's hypervisor and resolves by these rules:
+//   - a <prefix><n> domain with no live VM row on that host: destroyed;
+//   - a VM row caught on its way (pending, preparing, starting) that this
+//     manager is not handling (vigod died mid-instantiation): domain
+//     destroyed, files removed, row failed (its claim released);
+//   - a row stopping: finished (domain destroyed, files removed, deleted);
+//   - a row running or paused whose domain is gone: failed;
+//     one whose domain runs or is paused: the row follows libvirt;
+//   - a vm-<n> directory with no live row: removed.
+// Lifecycle events from libvirt (a guest that stops or crashes on its own)
+// mark the VM failed at once.
+//
+// Thread-safe. The destructor stops the queues and readiness waits; running
+// VMs keep running (the next manager adopts them through reconcile()).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vigo/gis/database.h"
+#include "vigo/gis/types.h"
+#include "vigo/scheduler/hypervisor.h"
+#include "vigo/scheduler/image_publisher.h"
+#include "vigo/scheduler/vm_profile.h"
+
+namespace vigo::scheduler {
+
+// One host as the manager drives it.
+struct HostContext {
+  std::string name;                    // its GIS name (registered before)
+  Hypervisor* hypervisor = nullptr;    // not owned; outlives the manager
+  std::filesystem::path images_dir;    // image files by name@version (the host's <vigo-fs mount>/images)
+  std::filesystem::path state_dir;     // per-VM files; created if missing
+};
+
+struct WorkspaceManagerOptions {
+  std::map<std::string, VmProfile> profiles;  // by name; also registered in gis.profiles
+  std::chrono::seconds readiness_timeout{180};
+  std::chrono::seconds reconcile_interval{60};  // 0: only at start and on request
+  Accelerator accelerator = Accelerator::kTcg;
+  // This manager's domains are <domain_prefix><vm id>; reconciliation
+  // touches no other domain. One prefix per GIS (tests use their own).
+  std::string domain_prefix = "vigo-";
+};
+
+struct PlacementRequest {
+  gis::Policy policy = gis::Policy::kSpread;
+  gis::Labels labels;
+  std::optional<std::string> network;
+  bool same_network = false;   // all VMs of the workspace on one network
+  bool distinct_hosts = false;  // no two VMs of the workspace on one host
+  std::optional<std::int64_t> future_id;
+};
+
+struct WorkspaceRequest {
+  std::string owner;
+  std::string name;
+  std::string profile;     // a name in WorkspaceManagerOptions::profiles
+  std::string image;       // boot from this image ("name" = latest, or "name@version"), or
+  std::string checkpoint;  // resume from this checkpoint of the owner
+  std::uint32_t count = 1;  // VMs (1..64)
+  PlacementRequest placement;
+  std::optional<std::chrono::seconds> readiness_timeout;
+};
+
+struct VmStatus {
+  std::int64_t id = 0;
+  std::string name, domain, host, state, error;
+};
+
+struct WorkspaceStatus {
+  std::int64_t id = 0;
+  std::string owner, name, state, error;
+  std::vector<VmStatus> vms;
+};
+
+struct CheckpointInfo {
+  std::int64_t id = 0;
+  std::string name;
+  PublishedImage memory, disk;
+};
+
+struct ReconcileReport {
+  std::vector<std::string> destroyed_domains;  // orphans
+  std::vector<std::int64_t> interrupted_vms;   // caught mid-instantiation: failed
+  std::vector<std::int64_t> vanished_vms;      // running rows without a domain: failed
+  std::vector<std::int64_t> finished_stops;    // stopping rows: deleted
+  std::vector<std::filesystem::path> removed_dirs;
+};
+
+class WorkspaceManager {
+ public:
+  // Registers the profiles in the GIS, reconciles, starts the host queues.
+  WorkspaceManager(gis::Database& db, ImagePublisher* publisher, std::vector<HostContext> hosts,
+                   WorkspaceManagerOptions options);
+  ~WorkspaceManager();
+  WorkspaceManager(const WorkspaceManager&) = delete;
+  WorkspaceManager& operator=(const WorkspaceManager&) = delete;
+
+  // Returns the workspace id once its VMs are placed and queued.
+  std::int64_t create(const WorkspaceRequest& request);
+  [[nodiscard]] WorkspaceStatus status(std::int64_t workspace);
+  // Waits until no VM of the workspace is on its way (pending, preparing,
+  // starting, stopping) or the deadline; returns the status then.
+  WorkspaceStatus wait(std::int64_t workspace, std::chrono::steady_clock::time_point deadline);
+  void pause(std::int64_t workspace);
+  void unpause(std::int64_t workspace);
+  // Saves the (single) VM's memory and disk, publishes both, records the
+  // checkpoint; the VM runs on afterwards. kConflict unless running or paused.
+  CheckpointInfo checkpoint(std::int64_t workspace, const std::string& name);
+  // Removes everything of the workspace: domains, files, claims; rows deleted.
+  void remove(std::int64_t workspace);
+  ReconcileReport reconcile();
+
+  struct Host;  // a host's context and queue (workspace_manager.cc)
+  struct Vm;    // a VM this manager is handling
+
+ private:
+  Host& host(const std::string& name);
+  [[nodiscard]] std::string domain_name(std::int64_t vm) const;
+  [[nodiscard]] std::optional<std::int64_t> vm_of_domain(const std::string& domain) const;
+  void instantiate(Host& h, std::shared_ptr<Vm> vm);
+  void await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_token stop);
+  void fail(Host& h, Vm& vm, const std::string& why);
+  void teardown(Host& h, std::int64_t vm_id);  // domain gone, files gone
+  void set_state(std::int64_t vm_id, const std::string& state, const std::string& error = {});
+  void on_event(Host& h, const DomainEvent& e);
+  void notify();
+  std::vector<std::shared_ptr<Vm>> handled_vms(std::int64_t workspace);
+
+  gis::Database& db_;
+  ImagePublisher* publisher_;
+  WorkspaceManagerOptions options_;
+  std::vector<std::unique_ptr<Host>> hosts_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<std::int64_t, std::shared_ptr<Vm>> handling_;  // GUARDED_BY(mu_) by VM id
+  std::set<std::string> expected_stops_;                   // GUARDED_BY(mu_) domains we stop ourselves
+  std::uint64_t generation_ = 0;                           // GUARDED_BY(mu_)
+  std::jthread reconciler_;
+};
+
+}  // namespace vigo::scheduler

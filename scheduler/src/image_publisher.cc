@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/scheduler/image_publisher.h"
+
+#include <nlohmann/json.hpp>
+
+#include "vigo/common/error.h"
+#include "vigo/common/subprocess.h"
+
+namespace vigo::scheduler {
+
+PublishedImage StorePublisher::publish(const std::filesystem::path& file, const std::string& name) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    throw Error{ErrorCode::kNotFound, "cannot publish " + file.string() + ": no such file", "file"};
+  }
+  const RunResult r = run_command({imaged_.string(), "publish", "--root", store_.string(), "--json", "--name", name,
+                                   file.string()},
+                                  timeout_);
+  if (r.exit_code != 0) {
+    throw Error{ErrorCode::kInternal, "publishing " + file.string() + " as " + name + " failed: " + r.output};
+  }
+  // The JSON record is the last line (logs may come before it).
+  const auto start = r.output.rfind('{');
+  try {
+    const auto j = nlohmann::json::parse(r.output.substr(start == std::string::npos ? 0 : start));
+    PublishedImage p;
+    p.name = j.at("name").get<std::string>();
+    p.version = j.at("version").get<std::uint32_t>();
+    p.size = j.at("size").get<std::uint64_t>();
+    p.chunks_written = j.value("chunks_written", std::uint64_t{0});
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error{ErrorCode::kInternal, "vigo-imaged publish printed no manifest (" + std::string{e.what()} +
+                                          "): " + r.output};
+  }
+}
+
+}  // namespace vigo::scheduler

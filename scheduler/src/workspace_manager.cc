@@ -1,0 +1,769 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/scheduler/workspace_manager.h"
+
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <future>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "vigo/common/error.h"
+#include "vigo/common/log.h"
+#include "vigo/common/names.h"
+#include "vigo/gis/pg_support.h"
+#include "vigo/scheduler/console_watch.h"
+#include "vigo/scheduler/disk_chain.h"
+#include "vigo/scheduler/overlay.h"
+#include "vigo/scheduler/save_file.h"
+
+namespace vigo::scheduler {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kBootReady = "VIGO-READY";
+constexpr const char* kResumeReady = "VIGO-ALIVE";
+
+// The VM id in "<prefix><id>", if that is what `name` is.
+std::optional<std::int64_t> id_after(const std::string& prefix, const std::string& name) {
+  static const std::regex digits{"[1-9][0-9]{0,17}"};
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  const std::string rest = name.substr(prefix.size());
+  if (!std::regex_match(rest, digits)) return std::nullopt;
+  return std::stoll(rest);
+}
+
+bool on_its_way(const std::string& state) {
+  return state == "pending" || state == "preparing" || state == "starting" || state == "stopping";
+}
+
+// How many <interface> elements a saved domain XML has (each clone needs a MAC for each).
+std::size_t interface_count(const std::string& xml) {
+  xmlDocPtr doc = xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (doc == nullptr) throw invalid_argument("checkpoint", "its saved domain XML cannot be parsed");
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  xmlXPathObjectPtr r = ctx ? xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface", ctx) : nullptr;
+  const std::size_t n = (r && r->nodesetval) ? static_cast<std::size_t>(r->nodesetval->nodeNr) : 0;
+  if (r) xmlXPathFreeObject(r);
+  if (ctx) xmlXPathFreeContext(ctx);
+  xmlFreeDoc(doc);
+  return n;
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------- hosts
+
+struct WorkspaceManager::Host {
+  HostContext ctx;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> jobs;  // GUARDED_BY(mu)
+  std::jthread worker;
+
+  explicit Host(HostContext c) : ctx(std::move(c)) {
+    worker = std::jthread{[this](std::stop_token stop) { run(stop); }};
+  }
+  ~Host() {
+    worker.request_stop();
+    cv.notify_all();
+  }
+  Hypervisor& hv() { return *ctx.hypervisor; }
+  fs::path vm_dir(std::int64_t vm) const { return ctx.state_dir / ("vm-" + std::to_string(vm)); }
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock{mu};
+      jobs.push_back(std::move(job));
+    }
+    cv.notify_one();
+  }
+  // Runs `job` on this host's queue and waits for it; its exception comes back here.
+  template <typename F>
+  auto call(F&& job) {
+    using R = std::invoke_result_t<F&>;
+    auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(job));
+    auto result = task->get_future();
+    post([task] { (*task)(); });
+    return result.get();
+  }
+
+ private:
+  void run(std::stop_token stop) {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock{mu};
+        cv.wait(lock, [&] { return stop.stop_requested() || !jobs.empty(); });
+        if (stop.stop_requested()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      try {
+        job();
+      } catch (const std::exception& e) {
+        log::error("host job failed", {{"host", ctx.name}, {"error", e.what()}});
+      }
+    }
+  }
+};
+
+// A VM this manager is instantiating or watching (until it is running or gone).
+struct WorkspaceManager::Vm {
+  std::int64_t id = 0;
+  std::int64_t workspace = 0;
+  std::string host;
+  std::string uuid;
+  const VmProfile* profile = nullptr;
+  std::string image_file;                // boot: the disk image's file under images_dir
+  DiskFormat image_format = DiskFormat::kRaw;
+  std::string memory_file, disk_file;    // resume: the checkpoint's images
+  std::chrono::seconds readiness_timeout{180};
+  std::atomic<bool> cancelled{false};
+  std::jthread waiter;
+
+  // The last reference may be the waiter's own (it ends by forgetting the
+  // VM): a thread cannot join itself, and it is ending anyway.
+  ~Vm() {
+    if (waiter.joinable() && waiter.get_id() == std::this_thread::get_id()) waiter.detach();
+  }
+};
+
+// ------------------------------------------------------------- lifecycle
+
+WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher, std::vector<HostContext> hosts,
+                                   WorkspaceManagerOptions options)
+    : db_(db), publisher_(publisher), options_(std::move(options)) {
+  if (!is_valid_name(options_.domain_prefix + "1")) {
+    throw invalid_argument("domain_prefix", "'" + options_.domain_prefix + "' does not make valid domain names");
+  }
+  for (auto& c : hosts) {
+    if (c.hypervisor == nullptr) throw invalid_argument("host.hypervisor", "missing for host " + c.name);
+    fs::create_directories(c.state_dir);
+    hosts_.push_back(std::make_unique<Host>(std::move(c)));
+  }
+  db_.write([&](pqxx::transaction_base& txn) {
+    for (const auto& [name, p] : options_.profiles) {
+      txn.exec_params("SELECT gis.add_profile($1, $2, $3, 0)", name, static_cast<int>(p.vcpus),
+                      static_cast<std::int64_t>(p.memory_mib));
+    }
+  });
+  for (auto& h : hosts_) {
+    Host* hp = h.get();
+    hp->hv().on_event([this, hp](const DomainEvent& e) { on_event(*hp, e); });
+  }
+  reconcile();
+  if (options_.reconcile_interval.count() > 0) {
+    reconciler_ = std::jthread{[this](std::stop_token stop) {
+      std::mutex m;
+      std::condition_variable_any cv;
+      for (;;) {
+        std::unique_lock lock{m};
+        if (cv.wait_for(lock, stop, options_.reconcile_interval, [] { return false; })) return;
+        if (stop.stop_requested()) return;
+        try {
+          reconcile();
+        } catch (const std::exception& e) {
+          log::warn("periodic reconciliation failed", {{"error", e.what()}});
+        }
+      }
+    }};
+  }
+}
+
+WorkspaceManager::~WorkspaceManager() {
+  reconciler_ = {};
+  for (auto& h : hosts_) h->hv().on_event(nullptr);
+  std::map<std::int64_t, std::shared_ptr<Vm>> handling;
+  {
+    std::lock_guard lock{mu_};
+    handling.swap(handling_);
+  }
+  for (auto& [id, vm] : handling) {
+    vm->cancelled = true;
+    vm->waiter.request_stop();
+  }
+  hosts_.clear();  // joins the queues
+  handling.clear();  // joins the waiters
+}
+
+std::string WorkspaceManager::domain_name(std::int64_t vm) const { return options_.domain_prefix + std::to_string(vm); }
+
+std::optional<std::int64_t> WorkspaceManager::vm_of_domain(const std::string& domain) const {
+  return id_after(options_.domain_prefix, domain);
+}
+
+WorkspaceManager::Host& WorkspaceManager::host(const std::string& name) {
+  for (auto& h : hosts_) {
+    if (h->ctx.name == name) return *h;
+  }
+  throw Error{ErrorCode::kUnavailable, "host " + name + " is not managed by this vigod", "host"};
+}
+
+void WorkspaceManager::notify() {
+  {
+    std::lock_guard lock{mu_};
+    ++generation_;
+  }
+  changed_.notify_all();
+}
+
+void WorkspaceManager::set_state(std::int64_t vm_id, const std::string& state, const std::string& error) {
+  db_.write([&](pqxx::transaction_base& txn) {
+    txn.exec_params("SELECT gis.set_vm_outcome($1, $2::gis.vm_state, $3)", vm_id, state, error);
+  });
+  notify();
+}
+
+// --------------------------------------------------------------- create
+
+std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
+  if (r.image.empty() == r.checkpoint.empty()) {
+    throw invalid_argument("image", "give exactly one of an image to boot or a checkpoint to resume");
+  }
+  if (r.count < 1 || r.count > 64) throw invalid_argument("count", "must be 1..64");
+  if (r.readiness_timeout && (r.readiness_timeout->count() < 1 || r.readiness_timeout->count() > 3600)) {
+    throw invalid_argument("readiness_timeout", "must be 1..3600 seconds");
+  }
+
+  struct Placed {
+    std::int64_t vm, host_id;
+    std::string host, uuid;
+  };
+  std::string profile_name = r.profile;
+  std::string image_file, memory_file, disk_file;
+  std::vector<Placed> placed;
+
+  const std::int64_t ws = db_.write([&](pqxx::transaction_base& txn) {
+    placed.clear();
+    std::optional<std::int64_t> image_id, checkpoint_id;
+    if (!r.image.empty()) {
+      const auto at = r.image.find('@');
+      const std::string name = r.image.substr(0, at);
+      std::optional<int> version;
+      if (at != std::string::npos) {
+        try {
+          std::size_t used = 0;
+          version = std::stoi(r.image.substr(at + 1), &used);
+          if (used != r.image.size() - at - 1 || *version < 1) throw std::invalid_argument{"version"};
+        } catch (const std::exception&) {
+          throw invalid_argument("image", "version in '" + r.image + "' is not a positive number");
+        }
+      }
+      const auto rows = txn.exec_params(
+          "SELECT i.id, i.name || '@' || i.version FROM gis.images i JOIN gis.users u ON u.name = $1 "
+          " WHERE i.name = $2 AND i.kind = 'disk' AND i.deleted_at IS NULL "
+          "   AND (i.owner_id IS NULL OR i.owner_id = u.id) AND ($3::int IS NULL OR i.version = $3) "
+          " ORDER BY i.version DESC LIMIT 1",
+          r.owner, name, version);
+      if (rows.empty()) throw Error{ErrorCode::kNotFound, "unknown image: " + r.image, "image"};
+      image_id = rows[0][0].as<std::int64_t>();
+      image_file = rows[0][1].as<std::string>();
+    } else {
+      const auto rows = txn.exec_params(
+          "SELECT c.id, m.name || '@' || m.version, d.name || '@' || d.version, coalesce(w.profile, '') "
+          "  FROM gis.checkpoints c JOIN gis.users u ON u.id = c.owner_id "
+          "  JOIN gis.images m ON m.id = c.memory_image_id JOIN gis.images d ON d.id = c.disk_image_id "
+          "  LEFT JOIN gis.vms v ON v.id = c.vm_id LEFT JOIN gis.workspaces w ON w.id = v.workspace_id "
+          " WHERE u.name = $1 AND c.name = $2",
+          r.owner, r.checkpoint);
+      if (rows.empty()) throw Error{ErrorCode::kNotFound, "unknown checkpoint: " + r.checkpoint, "checkpoint"};
+      checkpoint_id = rows[0][0].as<std::int64_t>();
+      memory_file = rows[0][1].as<std::string>();
+      disk_file = rows[0][2].as<std::string>();
+      if (profile_name.empty()) profile_name = rows[0][3].as<std::string>();
+    }
+    const auto p = options_.profiles.find(profile_name);
+    if (p == options_.profiles.end()) throw invalid_argument("profile", "no profile named '" + profile_name + "'");
+
+    const auto id = txn.exec_params1("SELECT gis.add_workspace($1, $2, false)", r.owner, r.name)[0].as<std::int64_t>();
+    txn.exec_params("UPDATE gis.workspaces SET profile = $2, image_id = $3, checkpoint_id = $4 WHERE id = $1", id,
+                    profile_name, image_id, checkpoint_id);
+    const auto profile_id =
+        txn.exec_params1("SELECT id FROM gis.profiles WHERE name = $1", profile_name)[0].as<std::int64_t>();
+    nlohmann::json labels = nlohmann::json::object();
+    for (const auto& [k, v] : r.placement.labels) labels[k] = v;
+    for (std::uint32_t i = 0; i < r.count; ++i) {
+      const std::string vm_name = r.count == 1 ? r.name : r.name + "-" + std::to_string(i + 1);
+      const auto row = txn.exec_params1(
+          "SELECT vm_id, host_id, host FROM gis.place_vm($1, $2, $3, $4, 0, $5, $6::jsonb, $7, $8, $9, $10, "
+          "'x86_64', $11)",
+          id, vm_name, static_cast<int>(p->second.vcpus), static_cast<std::int64_t>(p->second.memory_mib),
+          r.placement.policy == gis::Policy::kPack ? "pack" : "spread", labels.dump(), r.placement.network,
+          r.placement.same_network, r.placement.distinct_hosts, r.placement.future_id, profile_id);
+      Placed pl{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(), random_uuid()};
+      host(pl.host);  // throws (and rolls back) for a host this vigod does not drive
+      txn.exec_params("UPDATE gis.vms SET uuid = $2::uuid, image_id = $3, checkpoint_id = $4 WHERE id = $1", pl.vm,
+                      pl.uuid, image_id, checkpoint_id);
+      placed.push_back(std::move(pl));
+    }
+    return id;
+  });
+
+  const VmProfile& profile = options_.profiles.at(profile_name);
+  for (const auto& pl : placed) {
+    auto vm = std::make_shared<Vm>();
+    vm->id = pl.vm;
+    vm->workspace = ws;
+    vm->host = pl.host;
+    vm->uuid = pl.uuid;
+    vm->profile = &profile;
+    vm->image_file = image_file;
+    for (const auto& d : profile.disks) {
+      if (d.role == "root") vm->image_format = d.format;
+    }
+    vm->memory_file = memory_file;
+    vm->disk_file = disk_file;
+    vm->readiness_timeout = r.readiness_timeout.value_or(options_.readiness_timeout);
+    {
+      std::lock_guard lock{mu_};
+      handling_[vm->id] = vm;
+    }
+    Host& h = host(pl.host);
+    h.post([this, &h, vm] { instantiate(h, vm); });
+  }
+  log::info("workspace created", {{"workspace", std::to_string(ws)}, {"vms", std::to_string(placed.size())}});
+  return ws;
+}
+
+void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
+  if (vm->cancelled) return;
+  const std::string domain = domain_name(vm->id);
+  const fs::path dir = h.vm_dir(vm->id);
+  try {
+    set_state(vm->id, "preparing");
+    fs::create_directories(dir);
+    const fs::path overlay = dir / "disk.qcow2";
+    const fs::path console = dir / "console.log";
+    if (!vm->image_file.empty()) {
+      create_overlay(h.ctx.images_dir / vm->image_file, vm->image_format, overlay);
+      std::map<std::string, DiskSpec> disks{{"root", DiskSpec{overlay, DiskFormat::kQcow2, false}}};
+      VmSpec spec = to_spec(*vm->profile, domain, vm->uuid, console, disks);
+      spec.accelerator = options_.accelerator;
+      for (auto& nic : spec.nics) {
+        nic.network = "user";  // host networks are not set up by vigo yet: QEMU's user-mode network
+        if (nic.mac.empty()) nic.mac = random_mac();
+      }
+      if (vm->cancelled) return;
+      set_state(vm->id, "starting");
+      h.hv().start(spec);
+    } else {
+      const fs::path memory = h.ctx.images_dir / vm->memory_file;
+      create_overlay(h.ctx.images_dir / vm->disk_file, DiskFormat::kQcow2, overlay);
+      const SaveFileHeader header = read_save_file_header(memory);
+      CloneIdentity id;
+      id.name = domain;
+      id.uuid = vm->uuid;
+      for (std::size_t i = interface_count(header.xml); i > 0; --i) id.macs.push_back(random_mac());
+      id.disks["vda"] = overlay;
+      id.console_log = console;
+      write_clone_save_file(memory, id, dir / "resume.save");
+      if (vm->cancelled) return;
+      set_state(vm->id, "starting");
+      h.hv().restore_as_saved(dir / "resume.save");
+      std::error_code ec;
+      fs::remove(dir / "resume.save", ec);  // QEMU has read it
+    }
+  } catch (const std::exception& e) {
+    fail(h, *vm, e.what());
+    return;
+  }
+  if (vm->cancelled) return;  // the manager is going away: reconcile() takes it from here
+  vm->waiter = std::jthread{[this, &h, vm](std::stop_token stop) { await_ready(h, vm, stop); }};
+}
+
+void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_token stop) {
+  if (vm->cancelled) return;
+  const bool resumed = vm->image_file.empty();
+  ConsoleWatch console{h.vm_dir(vm->id) / "console.log"};
+  const auto line = console.wait_for(resumed ? kResumeReady : kBootReady, Clock::now() + vm->readiness_timeout, stop);
+  if (stop.stop_requested() || vm->cancelled) return;
+  try {
+    if (line) {
+      set_state(vm->id, "running");
+      std::lock_guard lock{mu_};
+      handling_.erase(vm->id);
+      return;
+    }
+    const std::string why = "not ready within " + std::to_string(vm->readiness_timeout.count()) +
+                            " s (no " + (resumed ? kResumeReady : kBootReady) + " line); console ends with: " +
+                            console.tail(600);
+    h.post([this, &h, vm, why] { fail(h, *vm, why); });
+  } catch (const std::exception& e) {
+    log::error("recording readiness failed", {{"vm", std::to_string(vm->id)}, {"error", e.what()}});
+  }
+}
+
+void WorkspaceManager::teardown(Host& h, std::int64_t vm_id) {
+  const std::string domain = domain_name(vm_id);
+  {
+    std::lock_guard lock{mu_};
+    expected_stops_.insert(domain);
+  }
+  try {
+    if (h.hv().find(domain)) h.hv().destroy(domain);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound) throw;
+  }
+  std::error_code ec;
+  fs::remove_all(h.vm_dir(vm_id), ec);
+  if (ec) throw Error{ErrorCode::kInternal, "cannot remove " + h.vm_dir(vm_id).string() + ": " + ec.message()};
+}
+
+void WorkspaceManager::fail(Host& h, Vm& vm, const std::string& why) {
+  if (vm.cancelled) return;  // being removed, or the manager is going away
+  log::warn("VM failed", {{"vm", std::to_string(vm.id)}, {"host", h.ctx.name}, {"why", why}});
+  try {
+    teardown(h, vm.id);
+  } catch (const std::exception& e) {
+    log::error("cleanup after failure failed", {{"vm", std::to_string(vm.id)}, {"error", e.what()}});
+  }
+  try {
+    set_state(vm.id, "failed", why);
+  } catch (const std::exception& e) {
+    log::error("recording a failure failed", {{"vm", std::to_string(vm.id)}, {"error", e.what()}});
+  }
+  std::lock_guard lock{mu_};
+  handling_.erase(vm.id);
+}
+
+void WorkspaceManager::on_event(Host& h, const DomainEvent& e) {
+  if (e.kind != DomainEvent::Kind::kStopped && e.kind != DomainEvent::Kind::kCrashed) return;
+  const auto vm = vm_of_domain(e.name);
+  if (!vm) return;
+  {
+    std::lock_guard lock{mu_};
+    if (expected_stops_.contains(e.name)) return;
+  }
+  // The guest stopped on its own: on the host's queue (never on libvirt's event thread).
+  h.post([this, &h, id = *vm, kind = e.kind, detail = e.detail] {
+    const auto state = db_.read([&](pqxx::transaction_base& txn) {
+      const auto rows = txn.exec_params("SELECT state::text FROM gis.vms WHERE id = $1", id);
+      return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
+    });
+    if (state != "running" && state != "paused" && state != "starting") return;
+    if (h.hv().find(domain_name(id))) return;  // restored meanwhile
+    std::shared_ptr<Vm> handled;
+    {
+      std::lock_guard lock{mu_};
+      if (expected_stops_.contains(domain_name(id))) return;
+      if (auto it = handling_.find(id); it != handling_.end()) handled = it->second;
+    }
+    if (handled) handled->waiter.request_stop();
+    Vm stub;
+    stub.id = id;
+    fail(h, handled ? *handled : stub,
+         std::string{kind == DomainEvent::Kind::kCrashed ? "the guest crashed" : "the guest stopped"} + " (" +
+             detail + ")");
+  });
+}
+
+// ---------------------------------------------------------------- status
+
+WorkspaceStatus WorkspaceManager::status(std::int64_t workspace) {
+  return db_.read([&](pqxx::transaction_base& txn) {
+    const auto w = txn.exec_params(
+        "SELECT w.id, u.name, w.name, w.state::text, w.error FROM gis.workspaces w JOIN gis.users u ON u.id = w.owner_id "
+        "WHERE w.id = $1",
+        workspace);
+    if (w.empty()) throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
+    WorkspaceStatus s{w[0][0].as<std::int64_t>(), w[0][1].as<std::string>(), w[0][2].as<std::string>(),
+                      w[0][3].as<std::string>(), w[0][4].as<std::string>(), {}};
+    for (const auto& row : txn.exec_params(
+             "SELECT v.id, v.name, coalesce(h.name, ''), v.state::text, v.error FROM gis.vms v "
+             "LEFT JOIN gis.hosts h ON h.id = v.host_id WHERE v.workspace_id = $1 ORDER BY v.id",
+             workspace)) {
+      const auto id = row[0].as<std::int64_t>();
+      s.vms.push_back({id, row[1].as<std::string>(), domain_name(id), row[2].as<std::string>(),
+                       row[3].as<std::string>(), row[4].as<std::string>()});
+      if (s.error.empty() && !s.vms.back().error.empty()) s.error = s.vms.back().error;
+    }
+    return s;
+  });
+}
+
+WorkspaceStatus WorkspaceManager::wait(std::int64_t workspace, Clock::time_point deadline) {
+  for (;;) {
+    std::uint64_t seen;
+    {
+      std::lock_guard lock{mu_};
+      seen = generation_;
+    }
+    WorkspaceStatus s = status(workspace);
+    const bool busy = std::any_of(s.vms.begin(), s.vms.end(), [](const VmStatus& v) { return on_its_way(v.state); });
+    if (!busy || Clock::now() >= deadline) return s;
+    std::unique_lock lock{mu_};
+    changed_.wait_until(lock, deadline, [&] { return generation_ != seen; });
+  }
+}
+
+std::vector<std::shared_ptr<WorkspaceManager::Vm>> WorkspaceManager::handled_vms(std::int64_t workspace) {
+  std::vector<std::shared_ptr<Vm>> out;
+  std::lock_guard lock{mu_};
+  for (auto& [id, vm] : handling_) {
+    if (vm->workspace == workspace) out.push_back(vm);
+  }
+  return out;
+}
+
+// ------------------------------------------------------ pause, checkpoint
+
+namespace {
+struct LiveVm {
+  std::int64_t id;
+  std::string host, state, owner;
+};
+std::vector<LiveVm> live_vms(gis::Database& db, std::int64_t workspace) {
+  return db.read([&](pqxx::transaction_base& txn) {
+    const auto w = txn.exec_params("SELECT state::text FROM gis.workspaces WHERE id = $1", workspace);
+    if (w.empty() || w[0][0].as<std::string>() == "deleted") {
+      throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
+    }
+    std::vector<LiveVm> out;
+    for (const auto& row : txn.exec_params(
+             "SELECT v.id, coalesce(h.name, ''), v.state::text, u.name FROM gis.vms v "
+             "LEFT JOIN gis.hosts h ON h.id = v.host_id JOIN gis.users u ON u.id = v.owner_id "
+             "WHERE v.workspace_id = $1 AND v.state <> 'deleted' ORDER BY v.id",
+             workspace)) {
+      out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                     row[3].as<std::string>()});
+    }
+    return out;
+  });
+}
+}  // namespace
+
+void WorkspaceManager::pause(std::int64_t workspace) {
+  for (const auto& v : live_vms(db_, workspace)) {
+    if (v.state == "paused") continue;
+    if (v.state != "running") {
+      throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not running"};
+    }
+    Host& h = host(v.host);
+    h.call([&] {
+      h.hv().pause(domain_name(v.id));
+      set_state(v.id, "paused");
+    });
+  }
+}
+
+void WorkspaceManager::unpause(std::int64_t workspace) {
+  for (const auto& v : live_vms(db_, workspace)) {
+    if (v.state == "running") continue;
+    if (v.state != "paused") {
+      throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not paused"};
+    }
+    Host& h = host(v.host);
+    h.call([&] {
+      h.hv().unpause(domain_name(v.id));
+      set_state(v.id, "running");
+    });
+  }
+}
+
+CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::string& name) {
+  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to publish checkpoints to"};
+  const auto vms = live_vms(db_, workspace);
+  if (vms.size() != 1) {
+    throw Error{ErrorCode::kConflict, "a checkpoint is of a workspace with one VM; this one has " +
+                                          std::to_string(vms.size())};
+  }
+  const LiveVm v = vms.front();
+  if (v.state != "running" && v.state != "paused") {
+    throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not running or paused"};
+  }
+  // The checkpoint's images are <name>-memory and <name>-disk: the name leaves room for the suffix.
+  if (!is_valid_name(name + "-memory")) throw invalid_argument("name", "'" + name + "' is not a valid checkpoint name");
+  db_.read([&](pqxx::transaction_base& txn) {
+    if (!txn.exec_params("SELECT 1 FROM gis.checkpoints c JOIN gis.users u ON u.id = c.owner_id "
+                         "WHERE u.name = $1 AND c.name = $2",
+                         v.owner, name)
+             .empty()) {
+      throw Error{ErrorCode::kAlreadyExists, "checkpoint " + name + " exists", "name"};
+    }
+  });
+  Host& h = host(v.host);
+  return h.call([&] {
+    const std::string domain = domain_name(v.id);
+    const fs::path dir = h.vm_dir(v.id);
+    const fs::path save = dir / "checkpoint.save";
+    const fs::path disk = dir / "checkpoint-disk.qcow2";
+    std::error_code ec;
+    fs::remove(save, ec);
+    fs::remove(disk, ec);
+    const bool paused = v.state == "paused";
+    h.hv().save(domain, save);
+    // The VM is down from here until restored: the disk copy first (the
+    // overlay is as the state needs it), then the VM runs on at once.
+    std::exception_ptr failure;
+    try {
+      portable_checkpoint_disk(dir / "disk.qcow2", disk);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    h.hv().restore_as_saved(save, paused);
+    if (failure) {
+      fs::remove(save, ec);
+      std::rethrow_exception(failure);
+    }
+    CheckpointInfo info;
+    info.name = name;
+    try {
+      info.memory = publisher_->publish(save, name + "-memory");
+      info.disk = publisher_->publish(disk, name + "-disk");
+      info.id = db_.write([&](pqxx::transaction_base& txn) {
+        const auto mem = txn.exec_params1("SELECT gis.add_image($1, $2, 'memory', $3, $4, $5)", info.memory.name,
+                                          static_cast<int>(info.memory.version), v.owner, publisher_->server_name(),
+                                          static_cast<std::int64_t>(info.memory.size))[0]
+                             .as<std::int64_t>();
+        const auto dsk = txn.exec_params1("SELECT gis.add_image($1, $2, 'disk', $3, $4, $5)", info.disk.name,
+                                          static_cast<int>(info.disk.version), v.owner, publisher_->server_name(),
+                                          static_cast<std::int64_t>(info.disk.size))[0]
+                             .as<std::int64_t>();
+        return txn.exec_params1("SELECT gis.add_checkpoint($1, $2, $3, $4)", v.id, name, mem, dsk)[0]
+            .as<std::int64_t>();
+      });
+    } catch (...) {
+      fs::remove(save, ec);
+      fs::remove(disk, ec);
+      throw;
+    }
+    fs::remove(save, ec);
+    fs::remove(disk, ec);
+    log::info("checkpoint published", {{"vm", std::to_string(v.id)}, {"name", name},
+                                       {"memory", info.memory.file_name()}, {"disk", info.disk.file_name()}});
+    return info;
+  });
+}
+
+// ---------------------------------------------------------------- remove
+
+void WorkspaceManager::remove(std::int64_t workspace) {
+  const auto vms = live_vms(db_, workspace);
+  for (auto& vm : handled_vms(workspace)) {
+    vm->cancelled = true;
+    vm->waiter.request_stop();
+  }
+  for (const auto& v : vms) {
+    auto finish = [&](Host* h) {
+      set_state(v.id, "stopping");
+      if (h != nullptr) teardown(*h, v.id);
+      set_state(v.id, "deleted");
+      std::shared_ptr<Vm> handled;
+      {
+        std::lock_guard lock{mu_};
+        if (auto it = handling_.find(v.id); it != handling_.end()) {
+          handled = it->second;
+          handling_.erase(it);
+        }
+      }
+      if (handled && handled->waiter.joinable() && handled->waiter.get_id() != std::this_thread::get_id()) {
+        handled->waiter.join();
+      }
+    };
+    Host* h = nullptr;
+    for (auto& candidate : hosts_) {
+      if (candidate->ctx.name == v.host) h = candidate.get();
+    }
+    if (h != nullptr) {
+      h->call([&] { finish(h); });
+    } else if (v.host.empty() || v.state == "failed" || v.state == "stopped") {
+      finish(nullptr);  // nothing of it on any host
+    } else {
+      throw Error{ErrorCode::kUnavailable, "VM " + std::to_string(v.id) + " is on host " + v.host +
+                                               ", which this vigod does not drive"};
+    }
+  }
+  db_.write([&](pqxx::transaction_base& txn) {
+    txn.exec_params("UPDATE gis.workspaces SET state = 'deleted', updated_at = now() WHERE id = $1", workspace);
+  });
+  notify();
+}
+
+// ------------------------------------------------------------- reconcile
+
+ReconcileReport WorkspaceManager::reconcile() {
+  ReconcileReport report;
+  for (auto& hp : hosts_) {
+    Host& h = *hp;
+    h.call([&] {
+      struct Row {
+        std::int64_t id;
+        std::string state;
+      };
+      const auto rows = db_.read([&](pqxx::transaction_base& txn) {
+        std::map<std::int64_t, Row> out;
+        for (const auto& r : txn.exec_params(
+                 "SELECT v.id, v.state::text FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id "
+                 "WHERE h.name = $1 AND v.state NOT IN ('deleted', 'failed', 'stopped')",
+                 h.ctx.name)) {
+          out[r[0].as<std::int64_t>()] = {r[0].as<std::int64_t>(), r[1].as<std::string>()};
+        }
+        return out;
+      });
+      std::set<std::int64_t> handled;
+      {
+        std::lock_guard lock{mu_};
+        for (const auto& [id, vm] : handling_) handled.insert(id);
+      }
+      std::map<std::int64_t, DomainInfo> domains;
+      for (const auto& d : h.hv().list()) {
+        if (auto id = vm_of_domain(d.name)) domains[*id] = d;
+      }
+      for (const auto& [id, d] : domains) {
+        if (!rows.contains(id) && !handled.contains(id)) {
+          teardown(h, id);
+          report.destroyed_domains.push_back(d.name);
+        }
+      }
+      for (const auto& [id, row] : rows) {
+        if (handled.contains(id)) continue;
+        const auto d = domains.find(id);
+        if (row.state == "pending" || row.state == "preparing" || row.state == "starting") {
+          teardown(h, id);
+          set_state(id, "failed", "interrupted: vigod stopped during the instantiation");
+          report.interrupted_vms.push_back(id);
+        } else if (row.state == "stopping") {
+          teardown(h, id);
+          set_state(id, "deleted");
+          report.finished_stops.push_back(id);
+        } else if (d == domains.end()) {
+          teardown(h, id);
+          set_state(id, "failed", "the domain is gone from host " + h.ctx.name);
+          report.vanished_vms.push_back(id);
+        } else if (row.state == "running" && d->second.state == DomainState::kPaused) {
+          set_state(id, "paused");
+        } else if (row.state == "paused" && d->second.state == DomainState::kRunning) {
+          set_state(id, "running");
+        }
+      }
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(h.ctx.state_dir, ec)) {
+        const std::string n = entry.path().filename().string();
+        const auto id = id_after("vm-", n);
+        if (!id || rows.contains(*id) || handled.contains(*id)) continue;
+        std::error_code rm;
+        fs::remove_all(entry.path(), rm);
+        if (!rm) report.removed_dirs.push_back(entry.path());
+      }
+    });
+  }
+  if (!report.destroyed_domains.empty() || !report.interrupted_vms.empty() || !report.vanished_vms.empty() ||
+      !report.finished_stops.empty() || !report.removed_dirs.empty()) {
+    log::info("reconciled", {{"orphan_domains", std::to_string(report.destroyed_domains.size())},
+                             {"interrupted", std::to_string(report.interrupted_vms.size())},
+                             {"vanished", std::to_string(report.vanished_vms.size())},
+                             {"stops_finished", std::to_string(report.finished_stops.size())},
+                             {"dirs_removed", std::to_string(report.removed_dirs.size())}});
+  }
+  return report;
+}
+
+}  // namespace vigo::scheduler

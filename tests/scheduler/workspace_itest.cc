@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: Apache-2.0
+// WorkspaceManager end to end on real parts: a migrated GIS in the test
+// PostgreSQL cluster, the tiny guest's root disk published to vigo-imaged and
+// mounted by vigo-fs through sshd, libvirt's qemu:///system running the
+// guests. Boot to running; a readiness timeout that fails and cleans up; bad
+// requests that leave nothing; a checkpoint published to the image server
+// and resumed as three clones; reconciliation after a manager that went away
+// mid-instantiation, and of a domain nobody owns. Every test ends with
+// nothing of vigo's in libvirt, in the state directory or holding capacity.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "support/pg_fixture.h"
+#include "support/sshd_fixture.h"
+#include "support/vfs_fixture.h"
+#include "vigo/common/error.h"
+#include "vigo/gis/registry.h"
+#include "vigo/scheduler/console_watch.h"
+#include "vigo/scheduler/libvirt_hypervisor.h"
+#include "vigo/scheduler/workspace_manager.h"
+
+namespace vigo::scheduler {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+fs::path guest_dir() { return VIGO_GUEST_DIR; }
+
+class WorkspaceTest : public ::testing::Test {
+ protected:
+  WorkspaceTest() : hv_(events_, "qemu:///system"), publisher_(testing::imaged_path(), vfs_.store(), "store") {
+    gis::Registry reg{db_};
+    reg.add_site("lab");
+    reg.add_network("lan", "lab");
+    reg.add_image_server("store", "lab", "ssh://127.0.0.1");
+    reg.add_user("alice");
+    reg.add_user("bob");
+    host_name_ = "node-" + random_uuid().substr(0, 6);
+    const gis::HostSpec host{host_name_, "lan", "qemu:///system", 8, 2048, 100, "x86_64", {{"zone", "a"}}};
+    reg.register_hosts(std::span{&host, 1});
+
+    vfs_.publish_file("tiny-root", guest_dir() / "root.ext4");
+    vfs_.start_fs();
+    db_.write([&](pqxx::transaction_base& txn) {
+      txn.exec_params("SELECT gis.add_image('tiny-root', 1, 'disk', NULL, 'store', $1)",
+                      static_cast<std::int64_t>(fs::file_size(guest_dir() / "root.ext4")));
+    });
+    VmProfile tiny = load_vm_profile(guest_dir() / "tiny.toml");
+    tiny.memory_mib = 256;
+    options_.profiles["tiny"] = tiny;
+    VmProfile huge = tiny;
+    huge.name = "huge";
+    huge.memory_mib = 1 << 20;
+    options_.profiles["huge"] = huge;
+    options_.readiness_timeout = 180s;
+    options_.reconcile_interval = 0s;
+    options_.domain_prefix = prefix_;
+  }
+
+  ~WorkspaceTest() override {
+    for (const auto& d : our_domains()) {
+      try {
+        hv_.destroy(d);
+      } catch (const Error&) {
+      }
+    }
+  }
+
+  std::unique_ptr<WorkspaceManager> manager() {
+    HostContext h{host_name_, &hv_, vfs_.mount() / "images", state_.path()};
+    return std::make_unique<WorkspaceManager>(db_, &publisher_, std::vector<HostContext>{h}, options_);
+  }
+
+  WorkspaceRequest boot(const std::string& name) {
+    WorkspaceRequest r;
+    r.owner = "alice";
+    r.name = name;
+    r.profile = "tiny";
+    r.image = "tiny-root";
+    return r;
+  }
+
+  std::int64_t allocated_memory() {
+    return db_.read([&](pqxx::transaction_base& txn) {
+      return txn.exec_params1("SELECT alloc_memory_mb FROM gis.hosts WHERE name = $1", host_name_)[0]
+          .as<std::int64_t>();
+    });
+  }
+  std::int64_t count(const std::string& sql) {
+    return db_.read([&](pqxx::transaction_base& txn) { return txn.exec1(sql)[0].as<std::int64_t>(); });
+  }
+  std::vector<std::string> our_domains() {
+    std::vector<std::string> out;
+    for (const auto& d : hv_.list()) {
+      if (d.name.rfind(prefix_, 0) == 0) out.push_back(d.name);
+    }
+    return out;
+  }
+  bool state_dir_empty() { return fs::is_empty(state_.path()); }
+
+  void expect_nothing_left() {
+    EXPECT_TRUE(our_domains().empty());
+    EXPECT_TRUE(state_dir_empty());
+    EXPECT_EQ(allocated_memory(), 0);
+  }
+
+  testing::ScopedDatabase scoped_;
+  gis::Database db_{gis::DatabaseOptions{scoped_.connection_string(), 4}};
+  testing::VfsFixture vfs_;
+  testing::TempDir state_{"vigo-ws-state"};
+  LibvirtEventLoop events_;
+  LibvirtHypervisor hv_;
+  StorePublisher publisher_;
+  WorkspaceManagerOptions options_;
+  std::string host_name_;
+  // This test's domains (other test processes run guests of their own at the same time).
+  std::string prefix_ = "vigo-t" + random_uuid().substr(0, 8) + "-";
+};
+
+TEST_F(WorkspaceTest, BootsToRunningThroughTheMountAndDeleteLeavesNothing) {
+  auto m = manager();
+  const auto ws = m->create(boot("desk"));
+  const auto s = m->wait(ws, Clock::now() + 200s);
+  ASSERT_EQ(s.state, "running") << s.error;
+  ASSERT_EQ(s.vms.size(), 1u);
+  EXPECT_EQ(s.vms[0].host, host_name_);
+  const auto d = hv_.find(s.vms[0].domain);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->state, DomainState::kRunning);
+  EXPECT_EQ(allocated_memory(), 256);
+  EXPECT_EQ(count("SELECT count(*) FROM gis.vms WHERE uuid IS NOT NULL AND ready_at IS NOT NULL"), 1);
+
+  m->pause(ws);
+  EXPECT_EQ(m->status(ws).state, "paused");
+  EXPECT_EQ(hv_.find(s.vms[0].domain)->state, DomainState::kPaused);
+  m->unpause(ws);
+  EXPECT_EQ(m->status(ws).state, "running");
+
+  // The name is taken while the workspace lives.
+  try {
+    m->create(boot("desk"));
+    ADD_FAILURE() << "a second workspace named desk";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kAlreadyExists) << e.what();
+  }
+
+  m->remove(ws);
+  EXPECT_EQ(m->status(ws).state, "deleted");
+  EXPECT_EQ(m->status(ws).vms[0].state, "deleted");
+  expect_nothing_left();
+}
+
+TEST_F(WorkspaceTest, BadRequestsAreClearErrorsAndLeaveNothing) {
+  auto m = manager();
+  auto expect_error = [&](WorkspaceRequest r, ErrorCode code, const std::string& field) {
+    try {
+      m->create(r);
+      ADD_FAILURE() << "accepted: " << r.name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      if (!field.empty()) {
+        EXPECT_NE(std::string{e.what()}.find(field), std::string::npos) << e.what();
+      }
+    }
+  };
+  auto r = boot("x");
+  r.image = "no-such-image";
+  expect_error(r, ErrorCode::kNotFound, "no-such-image");
+  r = boot("x");
+  r.image = "tiny-root@7";
+  expect_error(r, ErrorCode::kNotFound, "tiny-root@7");
+  r = boot("x");
+  r.image = "tiny-root@one";
+  expect_error(r, ErrorCode::kInvalidArgument, "image");
+  r = boot("x");
+  r.image.clear();
+  r.checkpoint = "never-taken";
+  expect_error(r, ErrorCode::kNotFound, "never-taken");
+  r = boot("x");
+  r.profile = "huge";
+  expect_error(r, ErrorCode::kInvalidArgument, "large enough");
+  r = boot("x");
+  r.profile = "nope";
+  expect_error(r, ErrorCode::kInvalidArgument, "profile");
+  r = boot("bad name!");
+  expect_error(r, ErrorCode::kInvalidArgument, "name");
+  r = boot("x");
+  r.placement.labels = {{"zone", "b"}};
+  expect_error(r, ErrorCode::kInvalidArgument, "labels");
+  r = boot("x");
+  r.placement.future_id = 424242424242;
+  expect_error(r, ErrorCode::kConflict, "future");
+  r = boot("x");
+  r.count = 9;  // 9 x 256 MiB > 2048 MiB: no room, and nothing half-placed
+  expect_error(r, ErrorCode::kResourceExhausted, "room");
+  r = boot("x");
+  r.count = 2;
+  r.placement.distinct_hosts = true;  // one host only
+  expect_error(r, ErrorCode::kResourceExhausted, "room");
+
+  EXPECT_EQ(count("SELECT count(*) FROM gis.workspaces"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM gis.vms"), 0);
+  expect_nothing_left();
+}
+
+TEST_F(WorkspaceTest, AGuestThatIsNotReadyInTimeFailsAndIsCleanedUp) {
+  auto m = manager();
+  auto r = boot("slow");
+  r.readiness_timeout = 1s;  // TCG takes seconds to boot
+  const auto ws = m->create(r);
+  const auto s = m->wait(ws, Clock::now() + 60s);
+  EXPECT_EQ(s.state, "failed");
+  ASSERT_EQ(s.vms.size(), 1u);
+  EXPECT_NE(s.vms[0].error.find("not ready within 1 s"), std::string::npos) << s.vms[0].error;
+  expect_nothing_left();
+  // The name stays with the failed workspace until it is deleted.
+  m->remove(ws);
+  EXPECT_EQ(m->status(ws).state, "deleted");
+  expect_nothing_left();
+}
+
+TEST_F(WorkspaceTest, ACheckpointResumesAsThreeClonesWhileTheOriginalRunsOn) {
+  auto m = manager();
+  const auto ws = m->create(boot("base"));
+  ASSERT_EQ(m->wait(ws, Clock::now() + 200s).state, "running");
+  const auto first = m->status(ws).vms[0];
+  // Let the heartbeat start, so that the saved state has it running.
+  ConsoleWatch console{state_.path() / ("vm-" + std::to_string(first.id)) / "console.log"};
+  ASSERT_TRUE(console.wait_for("VIGO-ALIVE", Clock::now() + 30s).has_value());
+
+  const CheckpointInfo ck = m->checkpoint(ws, "after-boot");
+  EXPECT_GT(ck.id, 0);
+  EXPECT_EQ(ck.memory.file_name(), "after-boot-memory@1");
+  EXPECT_EQ(ck.disk.file_name(), "after-boot-disk@1");
+  EXPECT_EQ(m->status(ws).state, "running");
+  EXPECT_EQ(hv_.find(first.domain)->state, DomainState::kRunning);
+  EXPECT_EQ(count("SELECT count(*) FROM gis.checkpoints c JOIN gis.images m ON m.id = c.memory_image_id "
+                  "WHERE c.name = 'after-boot' AND m.kind = 'memory' AND m.owner_id IS NOT NULL"),
+            1);
+  try {
+    m->checkpoint(ws, "after-boot");
+    ADD_FAILURE() << "a second checkpoint with the same name";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kAlreadyExists) << e.what();
+  }
+  // Another user cannot resume alice's checkpoint.
+  WorkspaceRequest theirs;
+  theirs.owner = "bob";
+  theirs.name = "stolen";
+  theirs.checkpoint = "after-boot";
+  EXPECT_THROW(m->create(theirs), Error);
+
+  WorkspaceRequest clones;
+  clones.owner = "alice";
+  clones.name = "trio";
+  clones.checkpoint = "after-boot";  // the profile comes from the checkpoint's workspace
+  clones.count = 3;
+  const auto trio = m->create(clones);
+  const auto s = m->wait(trio, Clock::now() + 200s);
+  ASSERT_EQ(s.state, "running") << s.error;
+  ASSERT_EQ(s.vms.size(), 3u);
+  std::set<std::string> names, uuids;
+  for (const auto& v : s.vms) {
+    const auto d = hv_.find(v.domain);
+    ASSERT_TRUE(d.has_value()) << v.domain;
+    EXPECT_EQ(d->state, DomainState::kRunning);
+    names.insert(d->name);
+    uuids.insert(d->uuid);
+    // Resumed, not booted: a heartbeat and no readiness line in its own console.
+    std::ifstream in{state_.path() / ("vm-" + std::to_string(v.id)) / "console.log"};
+    const std::string text{std::istreambuf_iterator<char>{in}, {}};
+    EXPECT_NE(text.find("VIGO-ALIVE"), std::string::npos) << text;
+    EXPECT_EQ(text.find("VIGO-READY"), std::string::npos) << text;
+  }
+  EXPECT_EQ(names.size(), 3u);
+  EXPECT_EQ(uuids.size(), 3u);
+  EXPECT_EQ(allocated_memory(), 4 * 256);
+
+  m->remove(trio);
+  m->remove(ws);
+  expect_nothing_left();
+  EXPECT_EQ(count("SELECT count(*) FROM gis.vms WHERE state <> 'deleted'"), 0);
+}
+
+TEST_F(WorkspaceTest, ReconciliationCleansUpAfterAManagerThatWentAwayAndAfterStrangers) {
+  std::int64_t ws = 0;
+  {
+    auto m = manager();
+    ws = m->create(boot("interrupted"));
+    // Gone while the VM is being prepared or started: as if vigod died.
+  }
+  // A domain with one of our names that no VM row owns (a crashed vigod's leftover).
+  const std::int64_t stray_id = db_.write(
+      [](pqxx::transaction_base& txn) { return txn.exec1("SELECT nextval('gis.resource_id')")[0].as<std::int64_t>(); });
+  VmSpec stray;
+  stray.name = prefix_ + std::to_string(stray_id);
+  stray.uuid = random_uuid();
+  stray.memory_mib = 128;
+  std::string cmdline;
+  std::getline(std::ifstream{guest_dir() / "cmdline"}, cmdline);
+  stray.direct_boot = DirectBoot{guest_dir() / "vmlinuz", guest_dir() / "initrd.img", cmdline};
+  stray.console_log = state_.path() / "stray.console";
+  hv_.start(stray);
+  fs::create_directories(state_.path() / ("vm-" + std::to_string(stray_id)));
+
+  auto m = manager();  // reconciles at start
+  EXPECT_FALSE(hv_.find(stray.name).has_value()) << "the stray domain survived";
+  EXPECT_FALSE(fs::exists(state_.path() / ("vm-" + std::to_string(stray_id))));
+  const auto s = m->status(ws);
+  ASSERT_EQ(s.vms.size(), 1u);
+  EXPECT_EQ(s.vms[0].state, "failed");
+  EXPECT_NE(s.vms[0].error.find("interrupted"), std::string::npos) << s.vms[0].error;
+  EXPECT_FALSE(hv_.find(s.vms[0].domain).has_value());
+  fs::remove(state_.path() / "stray.console");
+  expect_nothing_left();
+
+  // And a running VM whose domain disappears behind vigod's back is failed:
+  // at once by libvirt's stop event, or by the next reconciliation, which
+  // runs after the event's job on the host's queue.
+  const auto ws2 = m->create(boot("vanishing"));
+  ASSERT_EQ(m->wait(ws2, Clock::now() + 200s).state, "running");
+  hv_.destroy(m->status(ws2).vms[0].domain);
+  m->reconcile();
+  const auto s2 = m->status(ws2);
+  EXPECT_EQ(s2.state, "failed");
+  EXPECT_FALSE(s2.vms[0].error.empty());
+  expect_nothing_left();
+}
+
+}  // namespace
+}  // namespace vigo::scheduler
