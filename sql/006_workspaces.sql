@@ -62,6 +62,17 @@ BEGIN
   RETURN v_id;
 END $$;
 
+-- One claim attempt for placement: the VM id, or NULL when the host lost
+-- its room (or went down) since it was chosen.
+CREATE FUNCTION gis.try_claim(p_host bigint, p_workspace bigint, p_name text, p_vcpus integer,
+                              p_memory_mb bigint, p_disk_gb bigint, p_profile bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN gis.claim_on_host(p_host, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile);
+EXCEPTION WHEN SQLSTATE 'VG001' OR check_violation THEN
+  RETURN NULL;
+END $$;
+
 -- Placement: the hosts that fit (query 1's filter, plus the workspace's own
 -- constraints) in policy order, each tried with the atomic claim until one
 -- takes the VM. Rows locked by a concurrent placement are skipped, not
@@ -89,6 +100,7 @@ DECLARE
   v_network bigint;
   v_avoid bigint[] := '{}';
   v_vm bigint;
+  v_pass integer;
   h record;
 BEGIN
   PERFORM gis.check_range('vcpus', p_vcpus, 1, 1024);
@@ -98,6 +110,15 @@ BEGIN
   PERFORM gis.check_arch('arch', p_arch);
   IF p_policy IS NULL OR p_policy NOT IN ('spread', 'pack') THEN
     RAISE EXCEPTION 'invalid policy: must be spread or pack' USING ERRCODE = '22023';
+  END IF;
+  PERFORM gis.check_name('name', p_name);
+  IF NOT EXISTS (SELECT 1 FROM gis.workspaces w WHERE w.id = p_workspace AND w.state <> 'deleted') THEN
+    RAISE EXCEPTION 'invalid workspace: no workspace with id %', coalesce(p_workspace::text, 'null')
+      USING ERRCODE = 'VG404';
+  END IF;
+  IF EXISTS (SELECT 1 FROM gis.vms v WHERE v.workspace_id = p_workspace AND v.name = p_name AND v.state <> 'deleted') THEN
+    RAISE EXCEPTION 'invalid name: the workspace already has a VM named %', quote_literal(p_name)
+      USING ERRCODE = '23505';
   END IF;
   IF p_future IS NOT NULL THEN
     v_vm := gis.claim_future(p_future, p_workspace, p_name);
@@ -118,22 +139,27 @@ BEGIN
      WHERE v.workspace_id = p_workspace AND gis.holds_capacity(v.state);
   END IF;
 
-  FOR h IN
-    SELECT hh.id, hh.name FROM gis.hosts hh
-     WHERE hh.state = 'up' AND hh.free_memory_mb >= p_memory_mb AND hh.free_vcpus >= p_vcpus
-       AND hh.free_disk_gb >= p_disk_gb AND hh.arch = p_arch AND hh.labels @> p_labels
-       AND (v_network IS NULL OR hh.network_id = v_network) AND NOT (hh.id = ANY (v_avoid))
-     ORDER BY CASE WHEN p_policy = 'pack' THEN hh.free_memory_mb ELSE -hh.free_memory_mb END, hh.id
-     LIMIT 16
-       FOR NO KEY UPDATE SKIP LOCKED
-  LOOP
-    BEGIN
-      v_vm := gis.claim_on_host(h.id, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile);
-      RETURN QUERY SELECT v_vm, h.id, h.name;
-      RETURN;
-    EXCEPTION WHEN SQLSTATE 'VG001' OR check_violation THEN
-      CONTINUE;  -- taken meanwhile: the next one
-    END;
+  -- The order is a scan of the index on free memory (hosts_up_by_free_memory)
+  -- that stops at the first rows that fit, not a sort of every host. Pass 1
+  -- skips hosts other placements hold locked (so concurrent placements fan
+  -- out); pass 2, only when pass 1 placed nothing, waits for them (so a small
+  -- grid under load does not report "no room" that exists).
+  FOR v_pass IN 1..2 LOOP
+    FOR h IN EXECUTE format(
+      'SELECT hh.id, hh.name FROM gis.hosts hh
+        WHERE hh.state = ''up'' AND hh.free_memory_mb >= $1 AND hh.free_vcpus >= $2 AND hh.free_disk_gb >= $3
+          AND hh.arch = $4 AND hh.labels @> $5 AND ($6::bigint IS NULL OR hh.network_id = $6)
+          AND NOT (hh.id = ANY ($7))
+        ORDER BY hh.free_memory_mb %s LIMIT 16 FOR NO KEY UPDATE %s',
+      CASE WHEN p_policy = 'pack' THEN 'ASC' ELSE 'DESC' END, CASE WHEN v_pass = 1 THEN 'SKIP LOCKED' ELSE '' END)
+      USING p_memory_mb, p_vcpus, p_disk_gb, p_arch, p_labels, v_network, v_avoid
+    LOOP
+      v_vm := gis.try_claim(h.id, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile);
+      IF v_vm IS NOT NULL THEN
+        RETURN QUERY SELECT v_vm, h.id, h.name;
+        RETURN;
+      END IF;
+    END LOOP;
   END LOOP;
 
   IF NOT EXISTS (SELECT 1 FROM gis.hosts hh WHERE hh.state <> 'retired' AND hh.arch = p_arch
@@ -218,7 +244,7 @@ BEGIN
 END $$;
 
 -- As in 005: functions that write are for the daemon only.
-REVOKE EXECUTE ON FUNCTION gis.place_vm, gis.set_vm_outcome, gis.sync_workspace_state, gis.add_checkpoint,
+REVOKE EXECUTE ON FUNCTION gis.try_claim, gis.place_vm, gis.set_vm_outcome, gis.sync_workspace_state, gis.add_checkpoint,
   gis.add_image FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION gis.place_vm, gis.set_vm_outcome, gis.sync_workspace_state, gis.add_checkpoint,
+GRANT EXECUTE ON FUNCTION gis.try_claim, gis.place_vm, gis.set_vm_outcome, gis.sync_workspace_state, gis.add_checkpoint,
   gis.add_image TO vigo_daemon;
