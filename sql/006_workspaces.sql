@@ -222,8 +222,14 @@ BEGIN
 END $$;
 
 -- Records a checkpoint of a VM: its memory state and its disk, both
--- published images of the VM's owner.
-CREATE FUNCTION gis.add_checkpoint(p_vm bigint, p_name text, p_memory_image bigint, p_disk_image bigint)
+-- published images of the VM's owner. The disk is a qcow2 overlay whose
+-- backing file is named relative to it (a checkpoint), or a raw full copy
+-- (a stopped persistent workspace).
+ALTER TABLE gis.checkpoints
+  ADD COLUMN disk_format text NOT NULL DEFAULT 'qcow2' CHECK (disk_format IN ('qcow2', 'raw'));
+
+CREATE FUNCTION gis.add_checkpoint(p_vm bigint, p_name text, p_memory_image bigint, p_disk_image bigint,
+                                   p_disk_format text DEFAULT 'qcow2')
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_owner bigint;
@@ -238,8 +244,11 @@ BEGIN
     RAISE EXCEPTION 'invalid name: the owner already has a checkpoint named %', quote_literal(p_name)
       USING ERRCODE = '23505';
   END IF;
-  INSERT INTO gis.checkpoints (owner_id, vm_id, name, memory_image_id, disk_image_id)
-  VALUES (v_owner, p_vm, p_name, p_memory_image, p_disk_image) RETURNING id INTO v_id;
+  IF p_disk_format IS NULL OR p_disk_format NOT IN ('qcow2', 'raw') THEN
+    RAISE EXCEPTION 'invalid disk_format: must be qcow2 or raw' USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO gis.checkpoints (owner_id, vm_id, name, memory_image_id, disk_image_id, disk_format)
+  VALUES (v_owner, p_vm, p_name, p_memory_image, p_disk_image, p_disk_format) RETURNING id INTO v_id;
   RETURN v_id;
 END $$;
 

@@ -39,19 +39,17 @@ BackingFile backing_of(const fs::path& overlay) {
   }
 }
 
-void portable_checkpoint_disk(const fs::path& overlay, const fs::path& out) {
-  const BackingFile backing = backing_of(overlay);
+namespace {
+
+// Writes `out` through `make(tmp)`: fsync, rename; nothing left on failure.
+template <typename Make>
+void write_atomically(const fs::path& out, Make&& make) {
   std::error_code ec;
   if (fs::exists(out, ec)) throw Error{ErrorCode::kAlreadyExists, out.string() + " already exists"};
   const fs::path tmp = out.string() + ".tmp";
   fs::remove(tmp, ec);
   try {
-    fs::copy_file(overlay, tmp);
-    const RunResult r = run_command({"qemu-img", "rebase", "-u", "-f", "qcow2", "-b",
-                                     backing.path.filename().string(), "-F", disk_format_name(backing.format),
-                                     tmp.string()},
-                                    60s);
-    if (r.exit_code != 0) throw Error{ErrorCode::kInternal, "qemu-img rebase " + tmp.string() + ": " + r.output};
+    make(tmp);
     const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::fsync(fd) != 0) {
       if (fd >= 0) ::close(fd);
@@ -63,6 +61,29 @@ void portable_checkpoint_disk(const fs::path& overlay, const fs::path& out) {
     fs::remove(tmp, ec);
     throw;
   }
+}
+
+}  // namespace
+
+void portable_checkpoint_disk(const fs::path& overlay, const fs::path& out) {
+  const BackingFile backing = backing_of(overlay);
+  write_atomically(out, [&](const fs::path& tmp) {
+    fs::copy_file(overlay, tmp);
+    const RunResult r = run_command({"qemu-img", "rebase", "-u", "-f", "qcow2", "-b",
+                                     backing.path.filename().string(), "-F", disk_format_name(backing.format),
+                                     tmp.string()},
+                                    60s);
+    if (r.exit_code != 0) throw Error{ErrorCode::kInternal, "qemu-img rebase " + tmp.string() + ": " + r.output};
+  });
+}
+
+void full_disk_copy(const fs::path& overlay, const fs::path& out) {
+  (void)backing_of(overlay);  // a qcow2 overlay, as the scheduler makes them
+  write_atomically(out, [&](const fs::path& tmp) {
+    const RunResult r =
+        run_command({"qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", overlay.string(), tmp.string()}, 1800s);
+    if (r.exit_code != 0) throw Error{ErrorCode::kInternal, "qemu-img convert " + overlay.string() + ": " + r.output};
+  });
 }
 
 }  // namespace vigo::scheduler

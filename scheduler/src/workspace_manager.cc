@@ -121,11 +121,7 @@ struct WorkspaceManager::Vm {
   std::int64_t workspace = 0;
   std::string host;
   std::string uuid;
-  const VmProfile* profile = nullptr;
-  std::string image_file;                // boot: the disk image's file under images_dir
-  DiskFormat image_format = DiskFormat::kRaw;
-  std::string memory_file, disk_file;    // resume: the checkpoint's images
-  std::chrono::seconds readiness_timeout{180};
+  LaunchPlan plan;
   std::atomic<bool> cancelled{false};
   std::jthread waiter;
 
@@ -233,12 +229,9 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
     throw invalid_argument("readiness_timeout", "must be 1..3600 seconds");
   }
 
-  struct Placed {
-    std::int64_t vm, host_id;
-    std::string host, uuid;
-  };
   std::string profile_name = r.profile;
   std::string image_file, memory_file, disk_file;
+  DiskFormat disk_format = DiskFormat::kQcow2;
   std::vector<Placed> placed;
 
   const std::int64_t ws = db_.write([&](pqxx::transaction_base& txn) {
@@ -268,7 +261,8 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
       image_file = rows[0][1].as<std::string>();
     } else {
       const auto rows = txn.exec_params(
-          "SELECT c.id, m.name || '@' || m.version, d.name || '@' || d.version, coalesce(w.profile, '') "
+          "SELECT c.id, m.name || '@' || m.version, d.name || '@' || d.version, coalesce(w.profile, ''), "
+          "       c.disk_format "
           "  FROM gis.checkpoints c JOIN gis.users u ON u.id = c.owner_id "
           "  JOIN gis.images m ON m.id = c.memory_image_id JOIN gis.images d ON d.id = c.disk_image_id "
           "  LEFT JOIN gis.vms v ON v.id = c.vm_id LEFT JOIN gis.workspaces w ON w.id = v.workspace_id "
@@ -279,49 +273,66 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
       memory_file = rows[0][1].as<std::string>();
       disk_file = rows[0][2].as<std::string>();
       if (profile_name.empty()) profile_name = rows[0][3].as<std::string>();
+      disk_format = rows[0][4].as<std::string>() == "raw" ? DiskFormat::kRaw : DiskFormat::kQcow2;
     }
     const auto p = options_.profiles.find(profile_name);
     if (p == options_.profiles.end()) throw invalid_argument("profile", "no profile named '" + profile_name + "'");
 
-    const auto id = txn.exec_params1("SELECT gis.add_workspace($1, $2, false)", r.owner, r.name)[0].as<std::int64_t>();
+    const auto id =
+        txn.exec_params1("SELECT gis.add_workspace($1, $2, $3)", r.owner, r.name, r.persistent)[0].as<std::int64_t>();
     txn.exec_params("UPDATE gis.workspaces SET profile = $2, image_id = $3, checkpoint_id = $4 WHERE id = $1", id,
                     profile_name, image_id, checkpoint_id);
-    const auto profile_id =
-        txn.exec_params1("SELECT id FROM gis.profiles WHERE name = $1", profile_name)[0].as<std::int64_t>();
-    nlohmann::json labels = nlohmann::json::object();
-    for (const auto& [k, v] : r.placement.labels) labels[k] = v;
     for (std::uint32_t i = 0; i < r.count; ++i) {
       const std::string vm_name = r.count == 1 ? r.name : r.name + "-" + std::to_string(i + 1);
-      const auto row = txn.exec_params1(
-          "SELECT vm_id, host_id, host FROM gis.place_vm($1, $2, $3, $4, 0, $5, $6::jsonb, $7, $8, $9, $10, "
-          "'x86_64', $11)",
-          id, vm_name, static_cast<int>(p->second.vcpus), static_cast<std::int64_t>(p->second.memory_mib),
-          r.placement.policy == gis::Policy::kPack ? "pack" : "spread", labels.dump(), r.placement.network,
-          r.placement.same_network, r.placement.distinct_hosts, r.placement.future_id, profile_id);
-      Placed pl{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(), random_uuid()};
-      host(pl.host);  // throws (and rolls back) for a host this vigod does not drive
-      txn.exec_params("UPDATE gis.vms SET uuid = $2::uuid, image_id = $3, checkpoint_id = $4 WHERE id = $1", pl.vm,
-                      pl.uuid, image_id, checkpoint_id);
-      placed.push_back(std::move(pl));
+      placed.push_back(place(txn, id, vm_name, profile_name, r.placement, image_id, checkpoint_id));
     }
     return id;
   });
 
-  const VmProfile& profile = options_.profiles.at(profile_name);
+  LaunchPlan plan;
+  plan.profile = &options_.profiles.at(profile_name);
+  plan.image_file = image_file;
+  for (const auto& d : plan.profile->disks) {
+    if (d.role == "root") plan.image_format = d.format;
+  }
+  plan.memory_file = memory_file;
+  plan.disk_file = disk_file;
+  plan.disk_format = disk_format;
+  plan.readiness_timeout = r.readiness_timeout.value_or(options_.readiness_timeout);
+  launch(ws, placed, plan);
+  log::info("workspace created", {{"workspace", std::to_string(ws)}, {"vms", std::to_string(placed.size())}});
+  return ws;
+}
+
+WorkspaceManager::Placed WorkspaceManager::place(pqxx::transaction_base& txn, std::int64_t workspace,
+                                                 const std::string& vm_name, const std::string& profile_name,
+                                                 const PlacementRequest& placement,
+                                                 std::optional<std::int64_t> image_id,
+                                                 std::optional<std::int64_t> checkpoint_id) {
+  const VmProfile& p = options_.profiles.at(profile_name);
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [k, v] : placement.labels) labels[k] = v;
+  const auto row = txn.exec_params1(
+      "SELECT vm_id, host FROM gis.place_vm($1, $2, $3, $4, 0, $5, $6::jsonb, $7, $8, $9, $10, 'x86_64', "
+      "(SELECT id FROM gis.profiles WHERE name = $11))",
+      workspace, vm_name, static_cast<int>(p.vcpus), static_cast<std::int64_t>(p.memory_mib),
+      placement.policy == gis::Policy::kPack ? "pack" : "spread", labels.dump(), placement.network,
+      placement.same_network, placement.distinct_hosts, placement.future_id, profile_name);
+  Placed pl{row[0].as<std::int64_t>(), row[1].as<std::string>(), random_uuid()};
+  host(pl.host);  // throws (and so rolls back) for a host this manager does not drive
+  txn.exec_params("UPDATE gis.vms SET uuid = $2::uuid, image_id = $3, checkpoint_id = $4 WHERE id = $1", pl.vm,
+                  pl.uuid, image_id, checkpoint_id);
+  return pl;
+}
+
+void WorkspaceManager::launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan) {
   for (const auto& pl : placed) {
     auto vm = std::make_shared<Vm>();
     vm->id = pl.vm;
-    vm->workspace = ws;
+    vm->workspace = workspace;
     vm->host = pl.host;
     vm->uuid = pl.uuid;
-    vm->profile = &profile;
-    vm->image_file = image_file;
-    for (const auto& d : profile.disks) {
-      if (d.role == "root") vm->image_format = d.format;
-    }
-    vm->memory_file = memory_file;
-    vm->disk_file = disk_file;
-    vm->readiness_timeout = r.readiness_timeout.value_or(options_.readiness_timeout);
+    vm->plan = plan;
     {
       std::lock_guard lock{mu_};
       handling_[vm->id] = vm;
@@ -329,8 +340,6 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
     Host& h = host(pl.host);
     h.post([this, &h, vm] { instantiate(h, vm); });
   }
-  log::info("workspace created", {{"workspace", std::to_string(ws)}, {"vms", std::to_string(placed.size())}});
-  return ws;
 }
 
 void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
@@ -342,10 +351,10 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
     fs::create_directories(dir);
     const fs::path overlay = dir / "disk.qcow2";
     const fs::path console = dir / "console.log";
-    if (!vm->image_file.empty()) {
-      create_overlay(h.ctx.images_dir / vm->image_file, vm->image_format, overlay);
+    if (!vm->plan.image_file.empty()) {
+      create_overlay(h.ctx.images_dir / vm->plan.image_file, vm->plan.image_format, overlay);
       std::map<std::string, DiskSpec> disks{{"root", DiskSpec{overlay, DiskFormat::kQcow2, false}}};
-      VmSpec spec = to_spec(*vm->profile, domain, vm->uuid, console, disks);
+      VmSpec spec = to_spec(*vm->plan.profile, domain, vm->uuid, console, disks);
       spec.accelerator = options_.accelerator;
       for (auto& nic : spec.nics) {
         nic.network = "user";  // host networks are not set up by vigo yet: QEMU's user-mode network
@@ -355,8 +364,8 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       set_state(vm->id, "starting");
       h.hv().start(spec);
     } else {
-      const fs::path memory = h.ctx.images_dir / vm->memory_file;
-      create_overlay(h.ctx.images_dir / vm->disk_file, DiskFormat::kQcow2, overlay);
+      const fs::path memory = h.ctx.images_dir / vm->plan.memory_file;
+      create_overlay(h.ctx.images_dir / vm->plan.disk_file, vm->plan.disk_format, overlay);
       const SaveFileHeader header = read_save_file_header(memory);
       CloneIdentity id;
       id.name = domain;
@@ -381,9 +390,9 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
 
 void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_token stop) {
   if (vm->cancelled) return;
-  const bool resumed = vm->image_file.empty();
+  const bool resumed = vm->plan.image_file.empty();
   ConsoleWatch console{h.vm_dir(vm->id) / "console.log"};
-  const auto line = console.wait_for(resumed ? kResumeReady : kBootReady, Clock::now() + vm->readiness_timeout, stop);
+  const auto line = console.wait_for(resumed ? kResumeReady : kBootReady, Clock::now() + vm->plan.readiness_timeout, stop);
   if (stop.stop_requested() || vm->cancelled) return;
   try {
     if (line) {
@@ -392,7 +401,7 @@ void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_to
       handling_.erase(vm->id);
       return;
     }
-    const std::string why = "not ready within " + std::to_string(vm->readiness_timeout.count()) +
+    const std::string why = "not ready within " + std::to_string(vm->plan.readiness_timeout.count()) +
                             " s (no " + (resumed ? kResumeReady : kBootReady) + " line); console ends with: " +
                             console.tail(600);
     h.post([this, &h, vm, why] { fail(h, *vm, why); });
@@ -590,57 +599,145 @@ CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::s
     }
   });
   Host& h = host(v.host);
-  return h.call([&] {
-    const std::string domain = domain_name(v.id);
-    const fs::path dir = h.vm_dir(v.id);
-    const fs::path save = dir / "checkpoint.save";
-    const fs::path disk = dir / "checkpoint-disk.qcow2";
-    std::error_code ec;
+  return h.call([&] { return publish_state(h, v.id, v.owner, v.state == "paused", name, false, true); });
+}
+
+CheckpointInfo WorkspaceManager::publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
+                                               const std::string& name, bool full_disk, bool run_on) {
+  const std::string domain = domain_name(vm);
+  const fs::path dir = h.vm_dir(vm);
+  const fs::path save = dir / "checkpoint.save";
+  const fs::path disk = dir / (full_disk ? "checkpoint-disk.raw" : "checkpoint-disk.qcow2");
+  std::error_code ec;
+  auto clean = [&] {
     fs::remove(save, ec);
     fs::remove(disk, ec);
-    const bool paused = v.state == "paused";
-    h.hv().save(domain, save);
-    // The VM is down from here until restored: the disk copy first (the
-    // overlay is as the state needs it), then the VM runs on at once.
-    std::exception_ptr failure;
-    try {
+  };
+  clean();
+  h.hv().save(domain, save);
+  // The VM is down from here. The disk copy first (the overlay is as the
+  // saved state needs it); a checkpoint's VM then runs on at once.
+  bool restored = false;
+  auto restore = [&] {
+    if (!restored) h.hv().restore_as_saved(save, paused);
+    restored = true;
+  };
+  try {
+    if (full_disk) {
+      full_disk_copy(dir / "disk.qcow2", disk);
+    } else {
       portable_checkpoint_disk(dir / "disk.qcow2", disk);
-    } catch (...) {
-      failure = std::current_exception();
     }
-    h.hv().restore_as_saved(save, paused);
-    if (failure) {
-      fs::remove(save, ec);
-      std::rethrow_exception(failure);
-    }
+    if (run_on) restore();
     CheckpointInfo info;
     info.name = name;
+    info.memory = publisher_->publish(save, name + "-memory");
+    info.disk = publisher_->publish(disk, name + "-disk");
+    info.id = db_.write([&](pqxx::transaction_base& txn) {
+      const auto mem = txn.exec_params1("SELECT gis.add_image($1, $2, 'memory', $3, $4, $5)", info.memory.name,
+                                        static_cast<int>(info.memory.version), owner, publisher_->server_name(),
+                                        static_cast<std::int64_t>(info.memory.size))[0]
+                           .as<std::int64_t>();
+      const auto dsk = txn.exec_params1("SELECT gis.add_image($1, $2, 'disk', $3, $4, $5)", info.disk.name,
+                                        static_cast<int>(info.disk.version), owner, publisher_->server_name(),
+                                        static_cast<std::int64_t>(info.disk.size))[0]
+                           .as<std::int64_t>();
+      return txn.exec_params1("SELECT gis.add_checkpoint($1, $2, $3, $4, $5)", vm, name, mem, dsk,
+                              full_disk ? "raw" : "qcow2")[0]
+          .as<std::int64_t>();
+    });
+    clean();
+    log::info("state published", {{"vm", std::to_string(vm)}, {"name", name},
+                                   {"memory", info.memory.file_name()}, {"disk", info.disk.file_name()}});
+    return info;
+  } catch (...) {
+    // Nothing is lost: the VM runs again as it was (a stop that failed
+    // leaves the workspace running).
     try {
-      info.memory = publisher_->publish(save, name + "-memory");
-      info.disk = publisher_->publish(disk, name + "-disk");
-      info.id = db_.write([&](pqxx::transaction_base& txn) {
-        const auto mem = txn.exec_params1("SELECT gis.add_image($1, $2, 'memory', $3, $4, $5)", info.memory.name,
-                                          static_cast<int>(info.memory.version), v.owner, publisher_->server_name(),
-                                          static_cast<std::int64_t>(info.memory.size))[0]
-                             .as<std::int64_t>();
-        const auto dsk = txn.exec_params1("SELECT gis.add_image($1, $2, 'disk', $3, $4, $5)", info.disk.name,
-                                          static_cast<int>(info.disk.version), v.owner, publisher_->server_name(),
-                                          static_cast<std::int64_t>(info.disk.size))[0]
-                             .as<std::int64_t>();
-        return txn.exec_params1("SELECT gis.add_checkpoint($1, $2, $3, $4)", v.id, name, mem, dsk)[0]
-            .as<std::int64_t>();
-      });
+      restore();
+    } catch (const std::exception& e) {
+      log::error("could not restore the VM after a failed save", {{"vm", std::to_string(vm)}, {"error", e.what()}});
+    }
+    clean();
+    throw;
+  }
+}
+
+// ------------------------------------------------------ stop and start
+
+void WorkspaceManager::stop(std::int64_t workspace) {
+  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to keep the workspace on"};
+  const auto w = db_.read([&](pqxx::transaction_base& txn) {
+    return txn.exec_params("SELECT persistent, (SELECT count(*) FROM gis.checkpoints c JOIN gis.vms v ON v.id = "
+                           "c.vm_id WHERE v.workspace_id = $1) FROM gis.workspaces WHERE id = $1",
+                           workspace);
+  });
+  if (w.empty()) throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
+  if (!w[0][0].as<bool>()) {
+    throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) +
+                                          " is not persistent: delete it, or checkpoint it"};
+  }
+  const auto vms = live_vms(db_, workspace);
+  if (vms.size() != 1 || (vms[0].state != "running" && vms[0].state != "paused")) {
+    throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) + " has no running VM to stop"};
+  }
+  const LiveVm v = vms.front();
+  const std::string name = "ws" + std::to_string(workspace) + "-stop" + std::to_string(w[0][1].as<int>() + 1);
+  Host& h = host(v.host);
+  h.call([&] {
+    set_state(v.id, "stopping");
+    CheckpointInfo info;
+    try {
+      info = publish_state(h, v.id, v.owner, v.state == "paused", name, true, false);
     } catch (...) {
-      fs::remove(save, ec);
-      fs::remove(disk, ec);
+      set_state(v.id, v.state);
       throw;
     }
-    fs::remove(save, ec);
-    fs::remove(disk, ec);
-    log::info("checkpoint published", {{"vm", std::to_string(v.id)}, {"name", name},
-                                       {"memory", info.memory.file_name()}, {"disk", info.disk.file_name()}});
-    return info;
+    teardown(h, v.id);
+    db_.write([&](pqxx::transaction_base& txn) {
+      txn.exec_params("SELECT gis.set_vm_outcome($1, 'deleted')", v.id);
+      txn.exec_params("UPDATE gis.workspaces SET state = 'stopped', checkpoint_id = $2, updated_at = now() "
+                      "WHERE id = $1",
+                      workspace, info.id);
+    });
+    notify();
   });
+}
+
+void WorkspaceManager::start(std::int64_t workspace, const PlacementRequest& placement) {
+  std::vector<Placed> placed;
+  std::string profile_name, memory_file, disk_file;
+  DiskFormat disk_format = DiskFormat::kQcow2;
+  db_.write([&](pqxx::transaction_base& txn) {
+    placed.clear();
+    const auto w = txn.exec_params(
+        "SELECT w.name, w.state::text, w.persistent, w.profile, m.name || '@' || m.version, "
+        "       d.name || '@' || d.version, c.disk_format, c.id "
+        "  FROM gis.workspaces w LEFT JOIN gis.checkpoints c ON c.id = w.checkpoint_id "
+        "  LEFT JOIN gis.images m ON m.id = c.memory_image_id LEFT JOIN gis.images d ON d.id = c.disk_image_id "
+        " WHERE w.id = $1 FOR UPDATE OF w",
+        workspace);
+    if (w.empty() || w[0][1].as<std::string>() == "deleted") {
+      throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
+    }
+    if (!w[0][2].as<bool>() || w[0][1].as<std::string>() != "stopped" || w[0][4].is_null()) {
+      throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) + " is " +
+                                            w[0][1].as<std::string>() + ", not a stopped persistent workspace"};
+    }
+    profile_name = w[0][3].as<std::string>();
+    memory_file = w[0][4].as<std::string>();
+    disk_file = w[0][5].as<std::string>();
+    disk_format = w[0][6].as<std::string>() == "raw" ? DiskFormat::kRaw : DiskFormat::kQcow2;
+    placed.push_back(place(txn, workspace, w[0][0].as<std::string>(), profile_name, placement, std::nullopt,
+                           w[0][7].as<std::int64_t>()));
+  });
+  LaunchPlan plan;
+  plan.profile = &options_.profiles.at(profile_name);
+  plan.memory_file = memory_file;
+  plan.disk_file = disk_file;
+  plan.disk_format = disk_format;
+  plan.readiness_timeout = options_.readiness_timeout;
+  launch(workspace, placed, plan);
 }
 
 // ---------------------------------------------------------------- remove

@@ -286,6 +286,71 @@ TEST_F(WorkspaceTest, ACheckpointResumesAsThreeClonesWhileTheOriginalRunsOn) {
   EXPECT_EQ(count("SELECT count(*) FROM gis.vms WHERE state <> 'deleted'"), 0);
 }
 
+// The uptime in a console's last "VIGO-ALIVE <uptime>" line (0 if none).
+double last_heartbeat(const fs::path& console) {
+  std::ifstream in{console};
+  std::string line;
+  double last = 0;
+  while (std::getline(in, line)) {
+    if (const auto at = line.find("VIGO-ALIVE "); at != std::string::npos) last = std::stod(line.substr(at + 11));
+  }
+  return last;
+}
+
+TEST_F(WorkspaceTest, APersistentWorkspaceStopsToTheImageServerAndStartsAgainWhereItWas) {
+  auto m = manager();
+  auto r = boot("home");
+  r.persistent = true;
+  const auto ws = m->create(r);
+  ASSERT_EQ(m->wait(ws, Clock::now() + 200s).state, "running");
+  const auto before = m->status(ws).vms[0];
+  const fs::path console = state_.path() / ("vm-" + std::to_string(before.id)) / "console.log";
+  ConsoleWatch watch{console};
+  ASSERT_TRUE(watch.wait_for("VIGO-ALIVE", Clock::now() + 30s).has_value());
+
+  // A workspace that is not persistent is not stopped.
+  const auto other = m->create(boot("scratch"));
+  ASSERT_EQ(m->wait(other, Clock::now() + 200s).state, "running");
+  try {
+    m->stop(other);
+    ADD_FAILURE() << "stopped a non-persistent workspace";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kConflict) << e.what();
+  }
+  m->remove(other);
+
+  const double uptime_at_stop = last_heartbeat(console);  // the console goes with the VM
+  EXPECT_GT(uptime_at_stop, 0);
+  m->stop(ws);
+  EXPECT_EQ(m->status(ws).state, "stopped");
+  EXPECT_FALSE(hv_.find(before.domain).has_value());
+  EXPECT_EQ(allocated_memory(), 0);
+  EXPECT_TRUE(state_dir_empty());
+  // A full raw copy of the disk, on the image server, recorded in the GIS.
+  EXPECT_EQ(count("SELECT count(*) FROM gis.checkpoints c JOIN gis.images d ON d.id = c.disk_image_id "
+                  "WHERE c.disk_format = 'raw' AND d.size_bytes = " +
+                  std::to_string(fs::file_size(guest_dir() / "root.ext4"))),
+            1);
+  EXPECT_THROW(m->stop(ws), Error);  // nothing runs
+
+  m->start(ws);
+  const auto s = m->wait(ws, Clock::now() + 200s);
+  ASSERT_EQ(s.state, "running") << s.error;
+  const auto after = s.vms.back();
+  EXPECT_NE(after.id, before.id);
+  EXPECT_EQ(after.name, "home");
+  const fs::path console2 = state_.path() / ("vm-" + std::to_string(after.id)) / "console.log";
+  // The same guest, resumed: its clock goes on from where it stopped, no boot.
+  EXPECT_GE(last_heartbeat(console2), uptime_at_stop);
+  std::ifstream in{console2};
+  const std::string text{std::istreambuf_iterator<char>{in}, {}};
+  EXPECT_EQ(text.find("VIGO-READY"), std::string::npos) << text;
+  EXPECT_THROW(m->start(ws), Error);  // already running
+
+  m->remove(ws);
+  expect_nothing_left();
+}
+
 TEST_F(WorkspaceTest, ReconciliationCleansUpAfterAManagerThatWentAwayAndAfterStrangers) {
   std::int64_t ws = 0;
   {

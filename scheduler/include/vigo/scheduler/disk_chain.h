@@ -9,7 +9,7 @@
 // base image.
 //
 // backing_of() reads an overlay's backing file and format (qemu-img info);
-// portable_checkpoint_disk() writes the copy (temp file, fsync, rename; no
+// portable_checkpoint_disk() and full_disk_copy() write their copies (temp file, fsync, rename; no
 // file left on failure). Errors: vigo::Error (kNotFound, kInvalidArgument for
 // a disk that is not a qcow2 overlay, kInternal with qemu-img's message).
 // Stateless, thread-safe.
@@ -30,5 +30,11 @@ struct BackingFile {
 [[nodiscard]] BackingFile backing_of(const std::filesystem::path& overlay);
 
 void portable_checkpoint_disk(const std::filesystem::path& overlay, const std::filesystem::path& out);
+
+// A full copy of the disk the overlay presents (backing chain included) as
+// a raw file: what a stopped persistent workspace keeps on the image server.
+// Unwritten blocks read from the base image, so the copy's chunks that did
+// not change are the base image's chunks and the store keeps them once.
+void full_disk_copy(const std::filesystem::path& overlay, const std::filesystem::path& out);
 
 }  // namespace vigo::scheduler

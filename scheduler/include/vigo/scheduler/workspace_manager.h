@@ -98,6 +98,7 @@ struct WorkspaceRequest {
   std::string image;       // boot from this image ("name" = latest, or "name@version"), or
   std::string checkpoint;  // resume from this checkpoint of the owner
   std::uint32_t count = 1;  // VMs (1..64)
+  bool persistent = false;  // can be stopped (kept on the image server) and started again anywhere
   PlacementRequest placement;
   std::optional<std::chrono::seconds> readiness_timeout;
 };
@@ -147,6 +148,15 @@ class WorkspaceManager {
   // Saves the (single) VM's memory and disk, publishes both, records the
   // checkpoint; the VM runs on afterwards. kConflict unless running or paused.
   CheckpointInfo checkpoint(std::int64_t workspace, const std::string& name);
+  // A persistent workspace with one running or paused VM: saves its memory
+  // state and a full copy of its disk (raw, so unchanged chunks are the base
+  // image's and the store keeps them once) to the image server as a
+  // checkpoint of the workspace, then removes the VM; the workspace is
+  // `stopped` and holds no capacity. On failure the VM runs on as it was.
+  void stop(std::int64_t workspace);
+  // Resumes a stopped persistent workspace from what stop() kept, on any
+  // host that placement chooses; as create(), returns once placed.
+  void start(std::int64_t workspace, const PlacementRequest& placement = {});
   // Removes everything of the workspace: domains, files, claims; rows deleted.
   void remove(std::int64_t workspace);
   ReconcileReport reconcile();
@@ -154,7 +164,27 @@ class WorkspaceManager {
   struct Host;  // a host's context and queue (workspace_manager.cc)
   struct Vm;    // a VM this manager is handling
 
+  // What a VM is made from.
+  struct LaunchPlan {
+    const VmProfile* profile = nullptr;
+    std::string image_file;  // boot: the disk image (name@version) under images_dir
+    DiskFormat image_format = DiskFormat::kRaw;
+    std::string memory_file, disk_file;  // resume: the checkpoint's images
+    DiskFormat disk_format = DiskFormat::kQcow2;
+    std::chrono::seconds readiness_timeout{180};
+  };
+
  private:
+  struct Placed {
+    std::int64_t vm = 0;
+    std::string host, uuid;
+  };
+  Placed place(pqxx::transaction_base& txn, std::int64_t workspace, const std::string& vm_name,
+               const std::string& profile_name, const PlacementRequest& placement,
+               std::optional<std::int64_t> image_id, std::optional<std::int64_t> checkpoint_id);
+  void launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan);
+  CheckpointInfo publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
+                               const std::string& name, bool full_disk, bool run_on);
   Host& host(const std::string& name);
   [[nodiscard]] std::string domain_name(std::int64_t vm) const;
   [[nodiscard]] std::optional<std::int64_t> vm_of_domain(const std::string& domain) const;
