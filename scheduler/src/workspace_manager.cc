@@ -549,30 +549,30 @@ std::vector<LiveVm> live_vms(gis::Database& db, std::int64_t workspace) {
 }
 }  // namespace
 
-void WorkspaceManager::pause(std::int64_t workspace) {
-  for (const auto& v : live_vms(db_, workspace)) {
-    if (v.state == "paused") continue;
-    if (v.state != "running") {
-      throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not running"};
-    }
-    Host& h = host(v.host);
-    h.call([&] {
-      h.hv().pause(domain_name(v.id));
-      set_state(v.id, "paused");
-    });
-  }
-}
+void WorkspaceManager::pause(std::int64_t workspace) { set_paused(workspace, true); }
+void WorkspaceManager::unpause(std::int64_t workspace) { set_paused(workspace, false); }
 
-void WorkspaceManager::unpause(std::int64_t workspace) {
-  for (const auto& v : live_vms(db_, workspace)) {
-    if (v.state == "running") continue;
-    if (v.state != "paused") {
-      throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not paused"};
+// Every VM must be running or paused before any is touched (no half-paused
+// workspace because one VM was still starting).
+void WorkspaceManager::set_paused(std::int64_t workspace, bool paused) {
+  const std::string from = paused ? "running" : "paused";
+  const std::string to = paused ? "paused" : "running";
+  const auto vms = live_vms(db_, workspace);
+  for (const auto& v : vms) {
+    if (v.state != from && v.state != to) {
+      throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not " + from};
     }
+  }
+  for (const auto& v : vms) {
+    if (v.state == to) continue;
     Host& h = host(v.host);
     h.call([&] {
-      h.hv().unpause(domain_name(v.id));
-      set_state(v.id, "running");
+      if (paused) {
+        h.hv().pause(domain_name(v.id));
+      } else {
+        h.hv().unpause(domain_name(v.id));
+      }
+      set_state(v.id, to);
     });
   }
 }

@@ -182,6 +182,7 @@ class WorkspaceManager {
   Placed place(pqxx::transaction_base& txn, std::int64_t workspace, const std::string& vm_name,
                const std::string& profile_name, const PlacementRequest& placement,
                std::optional<std::int64_t> image_id, std::optional<std::int64_t> checkpoint_id);
+  void set_paused(std::int64_t workspace, bool paused);
   void launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan);
   CheckpointInfo publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
                                const std::string& name, bool full_disk, bool run_on);
