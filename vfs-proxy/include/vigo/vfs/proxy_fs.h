@@ -105,7 +105,9 @@ class ProxyFs {
   bool attr_of(fuse_ino_t ino, struct stat* st, double* timeout);
   void open_image(fuse_req_t req, const Node& node, fuse_file_info* fi);
   void reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable);
-  void read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
+  // Whether the read continues the file's sequential run; if so, prefetches
+  // the next readahead_chunks chunks.
+  bool read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
   // Once the kernel has processed INIT (before it sends any other request),
   // raises the mount's read-ahead to kernel_readahead_kb.
