@@ -14,6 +14,7 @@
 
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
+#include "vigo/common/system.h"
 #include "vigo/vfs/command_line.h"
 #include "vigo/vfs/connection_pool.h"
 #include "vigo/vfs/fetcher.h"
@@ -102,6 +103,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vigo::keep_heap_memory();    // chunk buffers are reused, not faulted in afresh
   ::signal(SIGPIPE, SIG_IGN);  // a dead server command is an error, not a signal
   Options o;
   CLI::App app{"vigo-fs: FUSE mount of a vigo image server: images (read-only, cached) and the user's data"};

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vigo/common/system.h"
 
+#include <malloc.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -73,6 +75,11 @@ UserIds current_user() {
   const int rc = ::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || found == nullptr) return {::geteuid(), ::getegid(), std::to_string(::geteuid())};
   return from_passwd(pw);
+}
+
+void keep_heap_memory() {
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 }  // namespace vigo

@@ -464,8 +464,6 @@ ChunkCache::Handle::~Handle() {
   if (cache_ != nullptr) cache_->unpin(key_);
 }
 
-int ChunkCache::Handle::fd() const { return file_->fd; }
-
 std::size_t ChunkCache::Handle::read(std::uint64_t offset, std::span<std::uint8_t> out) const {
   return pread_all(file_->fd, offset, out, key_);
 }

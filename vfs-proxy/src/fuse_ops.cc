@@ -124,8 +124,6 @@ void ProxyFs::init(fuse_conn_info* conn) {
   conn->max_background = options_.max_background;
   conn->congestion_threshold = options_.max_background * 3 / 4;
   if ((conn->capable & FUSE_CAP_ASYNC_READ) != 0) conn->want |= FUSE_CAP_ASYNC_READ;
-  // Cached reads are replied from the chunk files' descriptors: splice them.
-  if ((conn->capable & FUSE_CAP_SPLICE_WRITE) != 0) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;  // the data never changes
 }
 

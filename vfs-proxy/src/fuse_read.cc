@@ -18,10 +18,12 @@ namespace {
 
 // One FUSE read split into chunk pieces; the last piece to finish replies.
 struct ReadOp {
-  ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces) : req(r), buf(size), remaining(pieces) {}
+  // The buffer is not zeroed: every byte of it is written by a piece.
+  ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces)
+      : req(r), buf(new std::uint8_t[size]), size(size), remaining(pieces) {}
   void deliver(std::uint64_t at, const Outcome& o) {
     if (o.ok()) {
-      std::memcpy(buf.data() + at, o.bytes.data(), o.bytes.size());
+      std::memcpy(buf.get() + at, o.bytes.data(), o.bytes.size());
     } else if (!failed.exchange(true)) {
       log::warn("read failed", {{"error", o.error->what()}});
     }
@@ -30,7 +32,7 @@ struct ReadOp {
   // A piece from a cached chunk, read straight into place.
   void deliver_from(std::uint64_t at, const ChunkCache::Handle& h, std::uint64_t offset, std::size_t length) {
     try {
-      if (h.read(offset, std::span{buf.data() + at, length}) != length) {
+      if (h.read(offset, std::span{buf.get() + at, length}) != length) {
         throw Error{ErrorCode::kInternal, "short read from the chunk cache"};
       }
     } catch (const Error& e) {
@@ -43,11 +45,12 @@ struct ReadOp {
     if (failed) {
       fuse_reply_err(req, EIO);
     } else {
-      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), size);
     }
   }
   fuse_req_t req;
-  std::vector<std::uint8_t> buf;
+  std::unique_ptr<std::uint8_t[]> buf;
+  std::size_t size;
   std::atomic<std::size_t> remaining;
   std::atomic<bool> failed{false};
 };
@@ -184,25 +187,30 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     cached.push_back(fetcher_->cached(m.chunks[s.index]));
     all_cached = all_cached && cached.back().has_value();
   }
+  const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
   if (all_cached) {
-    // Straight from the chunk files: libfuse splices them to the kernel
-    // (or reads them into one buffer where splice is not available).
-    std::vector<std::uint8_t> storage(sizeof(fuse_bufvec) + (slices.size() - 1) * sizeof(fuse_buf));
-    auto* bv = reinterpret_cast<fuse_bufvec*>(storage.data());
-    *bv = FUSE_BUFVEC_INIT(0);
-    bv->count = slices.size();
+    // Straight from the chunk files into one buffer, then one reply (not
+    // zeroed: every byte is read into it; main() keeps freed heap memory
+    // mapped, so this costs no page faults). fuse_reply_data with the
+    // files' descriptors was slower: splice needs a pipe larger than a
+    // 1 MiB reply can get by default, and libfuse's fallback maps a fresh
+    // buffer per reply.
+    std::unique_ptr<std::uint8_t[]> reply{new std::uint8_t[total]};
     for (std::size_t i = 0; i < slices.size(); ++i) {
-      fuse_buf& b = bv->buf[i];
-      b = fuse_buf{};
-      b.size = slices[i].length;
-      b.flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-      b.fd = cached[i]->fd();
-      b.pos = static_cast<off_t>(slices[i].chunk_offset);
+      const auto& s = slices[i];
+      try {
+        if (cached[i]->read(s.chunk_offset, std::span{reply.get() + s.buffer_offset, s.length}) != s.length) {
+          throw Error{ErrorCode::kInternal, "short read from the chunk cache"};
+        }
+      } catch (const Error& e) {
+        log::warn("read failed", {{"error", e.what()}});
+        fuse_reply_err(req, EIO);
+        return;
+      }
     }
-    fuse_reply_data(req, bv, static_cast<fuse_buf_copy_flags>(0));
+    fuse_reply_buf(req, reinterpret_cast<const char*>(reply.get()), total);
     return;
   }
-  const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
   auto op = std::make_shared<ReadOp>(req, total, slices.size());
   for (std::size_t i = 0; i < slices.size(); ++i) {
     const auto& s = slices[i];

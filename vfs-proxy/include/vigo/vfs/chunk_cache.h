@@ -89,8 +89,6 @@ class ChunkCache {
     Handle& operator=(Handle&&) = delete;
     ~Handle();
     [[nodiscard]] std::uint64_t size() const { return size_; }
-    // The open chunk file (valid while the handle lives), e.g. for splice.
-    [[nodiscard]] int fd() const;
     // Reads up to out.size() bytes at offset; returns the count (short at the end).
     std::size_t read(std::uint64_t offset, std::span<std::uint8_t> out) const;
 

@@ -21,8 +21,9 @@
 //         while, one per connection), so a burst of random reads never
 //         queues behind whole chunks. Range bytes are never cached: only
 //         a whole chunk can be verified against its hash.
-//   - prefetch(): fetch() in the background if the chunk is neither cached
-//     nor on its way (sequential read-ahead).
+//   - prefetch(): fetch() in the background if the chunk is not cached
+//     (sequential read-ahead); a lazy fill of it already queued is raised
+//     to background.
 #pragma once
 
 #include <atomic>

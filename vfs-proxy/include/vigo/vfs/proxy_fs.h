@@ -11,8 +11,9 @@
 // object, reached from every callback through the session's userdata.
 //
 // open() of an image fetches its manifest (GET_MANIFEST) once per version
-// and keeps it; read() maps the range to chunks (map_read) and asks the
-// Fetcher for each piece; the reply (fuse_reply_buf) is sent from whichever
+// and keeps it; read() maps the range to chunks (map_read), replies at once
+// when every piece is in the ChunkCache, and otherwise asks the Fetcher for
+// the missing pieces; the reply (fuse_reply_buf) is then sent from whichever
 // thread completes the last piece, so no FUSE thread waits on the network.
 // Lookups, getattr and directory listings may wait for a LIST_IMAGES refresh
 // (at most once per list_ttl, bounded by the request timeout). Sequential
