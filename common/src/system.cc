@@ -78,8 +78,9 @@ UserIds current_user() {
 }
 
 void keep_heap_memory() {
-  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  ::mallopt(M_ARENA_MAX, 2);                // few heaps, so what each keeps stays bounded
+  ::mallopt(M_MMAP_THRESHOLD, 16 << 20);    // chunk-sized buffers (<= 8 MiB) from the heaps
+  ::mallopt(M_TRIM_THRESHOLD, 8 << 20);     // keep up to 8 MiB free at the top of each
 }
 
 }  // namespace vigo

@@ -160,7 +160,15 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
     }
     done(Outcome{std::vector<std::uint8_t>(r.raw->begin() + offset, r.raw->begin() + offset + length), std::nullopt});
   };
-  const bool whole_on_its_way = whole_.in_flight(ref.hash);
+  // A whole fetch asked for at read-ahead or read priority is on its way:
+  // wait for it. A lazy fill still waiting for the link to go quiet is not:
+  // a small read takes its range and leaves the fill queued.
+  bool whole_on_its_way = whole_.in_flight(ref.hash);
+  if (whole_on_its_way) {
+    std::lock_guard lock{tickets_mu_};
+    auto it = tickets_.find(ref.hash);
+    whole_on_its_way = it == tickets_.end() || it->second.priority != ConnectionPool::Priority::kIdle;
+  }
   if (whole_on_its_way || sequential || static_cast<std::uint64_t>(length) * 2 > ref.raw_length) {
     if (whole_on_its_way) joined_ += 1;
     join_whole(ref, std::move(slice), ConnectionPool::Priority::kUrgent);

@@ -19,13 +19,13 @@ namespace vigo {
 // errno as a vigo::Error ("connect to 127.0.0.1:PORT: ...").
 [[nodiscard]] UniqueFd connect_loopback(std::uint16_t port);
 
-// Makes glibc's malloc serve buffers up to 32 MiB from its heaps (not a
-// fresh mmap each) and keep up to 64 MiB of freed memory per heap mapped
-// instead of returning it at once. Chunk-sized buffers are then reused
-// without page faults, which cost about 10 us each on virtual machines
-// like the benchmark's (a fresh 1 MiB buffer: 256 of them). For
-// vigo-imaged and vigo-fs, whose buffers are a few MiB at a time; call it
-// first thing in main().
+// Makes glibc's malloc serve buffers up to 16 MiB from its heaps (not a
+// fresh mmap each), use at most 2 heaps, and keep up to 8 MiB of freed
+// memory at the top of each mapped instead of returning it at once.
+// Chunk-sized buffers are then reused without page faults, which cost
+// about 10 us each on virtual machines like the benchmark's (a fresh 1 MiB
+// buffer: 256 of them), while what the heaps keep stays bounded (16 MiB).
+// For vigo-imaged and vigo-fs; call it first thing in main().
 void keep_heap_memory();
 
 // A port that was free a moment ago (bind port 0, read it, close). A server
