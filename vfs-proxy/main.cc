@@ -14,6 +14,7 @@
 
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
+#include "vigo/common/system.h"
 #include "vigo/vfs/command_line.h"
 #include "vigo/vfs/connection_pool.h"
 #include "vigo/vfs/fetcher.h"
@@ -38,6 +39,7 @@ struct Options {
   std::int64_t profile_idle_ms = 5000;
   std::int64_t profile_window_ms = 120000;
   std::uint32_t prefetch_depth = 8;
+  std::int64_t fill_quiet_ms = 100;
   bool foreground = false;
   bool allow_other = false;
   std::string server_stderr;
@@ -78,6 +80,7 @@ int run(const Options& o) {
   po.connections = o.connections;
   po.lanes = o.lanes;
   po.request_timeout = std::chrono::milliseconds{o.read_timeout_ms};
+  po.idle_quiet = std::chrono::milliseconds{o.fill_quiet_ms};
   po.command_stderr = o.server_stderr.empty() ? default_server_stderr() : fs::path{o.server_stderr};
   auto pool = std::make_unique<vfs::ConnectionPool>(po);
   auto fetcher = std::make_unique<vfs::Fetcher>(cache, *pool);
@@ -100,6 +103,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vigo::keep_heap_memory();    // chunk buffers are reused, not faulted in afresh
   ::signal(SIGPIPE, SIG_IGN);  // a dead server command is an error, not a signal
   Options o;
   CLI::App app{"vigo-fs: FUSE mount of a vigo image server: images (read-only, cached) and the user's data"};
@@ -125,6 +129,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
   app.add_option("--prefetch-depth", o.prefetch_depth, "Working-set chunks in flight per image")
       ->check(CLI::Range(1, 64));
+  app.add_option("--fill-quiet-ms", o.fill_quiet_ms,
+                 "Chunks that random reads took only a range of are filled once no read has waited this long")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3600000}));
   app.add_flag("--foreground,-f", o.foreground, "Stay in the foreground");
   app.add_flag("--allow-other", o.allow_other, "Let other users (e.g. qemu) read the mount");
   app.add_option("--server-stderr", o.server_stderr, "File for the server command's stderr (default: ours)");

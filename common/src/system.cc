@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vigo/common/system.h"
 
+#include <malloc.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -73,6 +75,12 @@ UserIds current_user() {
   const int rc = ::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || found == nullptr) return {::geteuid(), ::getegid(), std::to_string(::geteuid())};
   return from_passwd(pw);
+}
+
+void keep_heap_memory() {
+  ::mallopt(M_ARENA_MAX, 2);                // few heaps, so what each keeps stays bounded
+  ::mallopt(M_MMAP_THRESHOLD, 16 << 20);    // chunk-sized buffers (<= 8 MiB) from the heaps
+  ::mallopt(M_TRIM_THRESHOLD, 8 << 20);     // keep up to 8 MiB free at the top of each
 }
 
 }  // namespace vigo

@@ -161,6 +161,58 @@ ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
   return out;
 }
 
+std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uint64_t offset, std::uint32_t length,
+                                                 std::uint32_t* raw_length) {
+  auto cut = [&](std::span<const std::uint8_t> raw) {
+    if (offset > raw.size()) {
+      throw invalid_argument("chunk offset", std::to_string(offset) + " is past the chunk's end (" +
+                                                 std::to_string(raw.size()) + " bytes)");
+    }
+    const std::size_t n = std::min<std::uint64_t>(length, raw.size() - offset);
+    *raw_length = static_cast<std::uint32_t>(raw.size());
+    return std::vector<std::uint8_t>(raw.begin() + static_cast<std::ptrdiff_t>(offset),
+                                     raw.begin() + static_cast<std::ptrdiff_t>(offset + n));
+  };
+  if (auto hit = cached(hash)) return cut(*hit);
+  const fs::path path = path_of(hash);
+  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (raw_fd < 0) {
+    if (errno == ENOENT) throw Error{ErrorCode::kNotFound, "no such chunk: " + hash_hex(hash), "hash"};
+    throw_errno("open chunk " + path.string());
+  }
+  UniqueFd fd{raw_fd};
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat chunk " + path.string());
+  if (st.st_size < static_cast<off_t>(kHeaderBytes) || st.st_size > static_cast<off_t>(kHeaderBytes + kMaxChunkSize)) {
+    return cut(*read(hash));  // not a plain raw chunk: the general path says what is wrong
+  }
+  thread_local std::vector<std::uint8_t> file;  // reused: its pages stay mapped
+  file.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < file.size()) {
+    const ssize_t r = ::pread(fd.get(), file.data() + done, file.size() - done, static_cast<off_t>(done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read chunk " + path.string());
+    }
+    if (r == 0) break;
+    done += static_cast<std::size_t>(r);
+  }
+  wire::FieldReader r{std::span<const std::uint8_t>{file}.first(std::min(done, kHeaderBytes))};
+  if (done != file.size() || std::memcmp(r.fixed("magic", 4).data(), kMagic, 4) != 0 ||
+      r.u8("encoding") != static_cast<std::uint8_t>(wire::ChunkEncoding::kRaw)) {
+    return cut(*read(hash));  // compressed (or damaged): decompress and cache as before
+  }
+  const std::uint8_t algo = r.u8("hash algorithm");
+  (void)r.u16("reserved");
+  const std::uint32_t raw_len = r.u32("raw length");
+  const std::uint32_t stored_len = r.u32("stored length");
+  const auto body = std::span<const std::uint8_t>{file}.subspan(kHeaderBytes);
+  if (algo != kHashSha256 || raw_len != stored_len || body.size() != raw_len) throw corrupt(hash, "bad header");
+  if (hash_chunk(body) != hash) throw corrupt(hash, "content does not match its hash");
+  return cut(body);
+}
+
 std::shared_ptr<const std::vector<std::uint8_t>> ChunkStore::read(const ChunkHash& hash) {
   if (auto hit = cached(hash)) return hit;
   return load(hash, false).raw;

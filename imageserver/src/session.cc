@@ -85,16 +85,8 @@ Reply Session::get_chunk(std::span<const std::uint8_t> payload) {
     out.raw_length = stored.raw_length;
     out.data = std::move(stored.bytes);
   } else {
-    const auto raw = catalog_.chunks().read(m.hash);
-    if (m.offset > raw->size()) {
-      throw invalid_argument("chunk offset", std::to_string(m.offset) + " is past the chunk's end (" +
-                                                 std::to_string(raw->size()) + " bytes)");
-    }
-    const std::size_t n = std::min<std::uint64_t>(m.length, raw->size() - m.offset);
-    out.raw_length = static_cast<std::uint32_t>(raw->size());
+    out.data = catalog_.chunks().read_range(m.hash, m.offset, m.length, &out.raw_length);
     out.offset = m.offset;
-    out.data.assign(raw->begin() + static_cast<std::ptrdiff_t>(m.offset),
-                    raw->begin() + static_cast<std::ptrdiff_t>(m.offset + n));
   }
   return ok(MessageType::kGetChunk, wire::encode(out));
 }

@@ -25,12 +25,19 @@ void flip_last_byte(const std::filesystem::path& p) {
 }
 
 void expect_corrupt(ChunkStore& store, const ChunkHash& h) {
-  try {
-    (void)store.read(h);
-    FAIL() << "corruption not detected";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInternal);
-    EXPECT_NE(std::string{e.what()}.find("corrupt chunk " + hash_hex(h)), std::string::npos) << e.what();
+  for (int range = 0; range < 2; ++range) {
+    try {
+      std::uint32_t raw_length = 0;
+      if (range == 1) {
+        (void)store.read_range(h, 100, 4096, &raw_length);
+      } else {
+        (void)store.read(h);
+      }
+      FAIL() << "corruption not detected, range=" << range;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInternal);
+      EXPECT_NE(std::string{e.what()}.find("corrupt chunk " + hash_hex(h)), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -100,6 +107,28 @@ TEST(ChunkStore, CorruptChunksAreDetectedOnRead) {
   expect_corrupt(store, h_raw);
   std::filesystem::resize_file(store.path_of(h_zstd), 5000);
   expect_corrupt(store, h_zstd);
+}
+
+TEST(ChunkStore, RangeReadsAreVerifiedAndCutAtTheEnd) {
+  TempDir dir;
+  const auto raw = random_data(200000, 9);
+  const auto packed = compressible_data(200000, 10);
+  ChunkHash h_raw, h_zstd;
+  {
+    ChunkStore store{dir.path()};
+    h_raw = store.put(raw).ref.hash;
+    h_zstd = store.put(packed).ref.hash;
+  }
+  ChunkStore store{dir.path()};
+  for (const auto& [h, src] : {std::pair{h_raw, &raw}, std::pair{h_zstd, &packed}}) {
+    std::uint32_t raw_length = 0;
+    EXPECT_EQ(store.read_range(h, 1000, 4096, &raw_length),
+              std::vector<std::uint8_t>(src->begin() + 1000, src->begin() + 1000 + 4096));
+    EXPECT_EQ(raw_length, src->size());
+    EXPECT_EQ(store.read_range(h, src->size() - 10, 4096, &raw_length),
+              std::vector<std::uint8_t>(src->end() - 10, src->end()));
+    EXPECT_THROW((void)store.read_range(h, src->size() + 1, 1, &raw_length), Error);
+  }
 }
 
 TEST(ChunkStore, MissingChunkIsNotFoundAndRemoveFreesBytes) {

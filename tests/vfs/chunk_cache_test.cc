@@ -116,6 +116,113 @@ TEST(ChunkCache, FlippedBytesOnDiskAreDetectedAndTheChunkDropped) {
   EXPECT_TRUE(cache.open(h).has_value());
 }
 
+// Overwrites one byte of a cached chunk in place, through the filesystem.
+void flip_byte(const fs::path& path, std::size_t at) {
+  std::fstream f{path, std::ios::in | std::ios::out | std::ios::binary};
+  f.seekg(static_cast<std::streamoff>(at));
+  const int c = f.get();
+  f.seekp(static_cast<std::streamoff>(at));
+  f.put(static_cast<char>(c ^ 0xff));
+}
+
+TEST(ChunkCache, ARestartTrustsTheRecordedStampWithoutRehashing) {
+  TempCacheDir dir;
+  auto bytes = random_chunk(1 << 20, 10);
+  const Hash h = hash_of(bytes);
+  {
+    ChunkCache cache{options_in(dir.path)};
+    cache.commit(h, bytes);
+  }
+  ChunkCache cache{options_in(dir.path)};
+  auto handle = cache.open(h);
+  ASSERT_TRUE(handle.has_value());
+  std::vector<std::uint8_t> out(bytes.size());
+  ASSERT_EQ(handle->read(0, out), bytes.size());
+  EXPECT_EQ(out, bytes);
+  EXPECT_EQ(cache.stats().rehashed, 0u);
+  EXPECT_EQ(cache.stats().trusted, 1u);
+  (void)cache.open(h);
+  EXPECT_EQ(cache.stats().trusted, 1u) << "counted once per process";
+}
+
+TEST(ChunkCache, AChunkWrittenAfterItsRecordIsCaughtEvenWithItsMtimeSetBack) {
+  TempCacheDir dir;
+  auto bytes = random_chunk(65536, 11);
+  const Hash h = hash_of(bytes);
+  fs::path path;
+  {
+    ChunkCache cache{options_in(dir.path)};
+    cache.commit(h, bytes);
+    path = cache.path_of(h);
+  }
+  const auto mtime = fs::last_write_time(path);
+  flip_byte(path, 4321);
+  fs::last_write_time(path, mtime);  // the ctime cannot be set back
+  ChunkCache cache{options_in(dir.path)};
+  EXPECT_FALSE(cache.open(h).has_value());
+  EXPECT_EQ(cache.stats().corrupt, 1u);
+  EXPECT_EQ(cache.stats().rehashed, 0u) << "failed checks are counted as corrupt";
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(ChunkCache, AChunkWrittenWhileOpenIsCaughtAtItsNextOpen) {
+  TempCacheDir dir;
+  ChunkCache cache{options_in(dir.path)};
+  auto bytes = random_chunk(65536, 12);
+  const Hash h = hash_of(bytes);
+  cache.commit(h, bytes);
+  ASSERT_TRUE(cache.open(h).has_value());  // its descriptor stays open in the cache
+  flip_byte(cache.path_of(h), 10);
+  EXPECT_FALSE(cache.open(h).has_value());
+  EXPECT_EQ(cache.stats().corrupt, 1u);
+}
+
+TEST(ChunkCache, ChunksWithoutARecordAreHashedOnceThenTrusted) {
+  TempCacheDir dir;
+  auto bytes = random_chunk(65536, 13);
+  const Hash h = hash_of(bytes);
+  {
+    ChunkCache cache{options_in(dir.path)};
+    cache.commit(h, bytes);
+  }
+  fs::remove(dir.path / "verified");  // a cache from before the records, or lost ones
+  {
+    ChunkCache cache{options_in(dir.path)};
+    ASSERT_TRUE(cache.open(h).has_value());
+    EXPECT_EQ(cache.stats().rehashed, 1u);
+    EXPECT_EQ(cache.stats().trusted, 0u);
+  }
+  ChunkCache cache{options_in(dir.path)};
+  ASSERT_TRUE(cache.open(h).has_value());
+  EXPECT_EQ(cache.stats().rehashed, 0u);
+  EXPECT_EQ(cache.stats().trusted, 1u);
+}
+
+TEST(ChunkCache, ATornOrForeignRecordFileOnlyCostsARehash) {
+  TempCacheDir dir;
+  auto a = random_chunk(65536, 14);
+  auto b = random_chunk(65536, 15);
+  {
+    ChunkCache cache{options_in(dir.path)};
+    cache.commit(hash_of(a), a);
+    cache.commit(hash_of(b), b);
+  }
+  const auto size = fs::file_size(dir.path / "verified");
+  fs::resize_file(dir.path / "verified", size - 5);  // the second record torn
+  {
+    ChunkCache cache{options_in(dir.path)};
+    ASSERT_TRUE(cache.open(hash_of(a)).has_value());
+    ASSERT_TRUE(cache.open(hash_of(b)).has_value());
+    EXPECT_EQ(cache.stats().trusted + cache.stats().rehashed, 2u);
+    EXPECT_GE(cache.stats().rehashed, 1u);
+  }
+  std::ofstream{dir.path / "verified", std::ios::trunc} << std::string(200, 'x');
+  ChunkCache cache{options_in(dir.path)};
+  ASSERT_TRUE(cache.open(hash_of(a)).has_value());
+  EXPECT_EQ(cache.stats().rehashed, 1u);
+  EXPECT_EQ(cache.stats().corrupt, 0u);
+}
+
 TEST(ChunkCache, EvictsLeastRecentlyUsedButNeverPinned) {
   TempCacheDir dir;
   ChunkCache cache{options_in(dir.path, 64ULL << 20)};

@@ -144,6 +144,11 @@ TEST_F(VigoFsReadTest, RestartOnTheSameCacheIsWarm) {
   EXPECT_EQ(s["fetches"], 0) << s.dump();
   EXPECT_EQ(s["bytes_fetched"], 0) << s.dump();
   EXPECT_GT(s["hits"].get<int>(), 0) << s.dump();
+  // The chunks verified by the first run are trusted by their durable
+  // records (file identity unchanged), not read and hashed again.
+  EXPECT_EQ(s["cache_rehashed"], 0) << s.dump();
+  EXPECT_EQ(s["cache_trusted"], 4) << s.dump();
+  EXPECT_EQ(s["cache_corrupt"], 0) << s.dump();
 }
 
 TEST_F(VigoFsReadTest, DamagedCachedChunkIsFetchedAgain) {
@@ -167,7 +172,49 @@ TEST_F(VigoFsReadTest, DamagedCachedChunkIsFetchedAgain) {
   EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
   const auto s = vfs_.status();
   EXPECT_EQ(s["cache_corrupt"], 6) << s.dump();
+  EXPECT_EQ(s["cache_trusted"], 0) << s.dump();  // the writes changed the files' ctime: no record vouches for them
   EXPECT_GT(s["fetches"].get<int>(), 0) << s.dump();
+}
+
+TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLater) {
+  FsStartOptions o;
+  o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
+  vfs_.start_fs(o);
+  const std::uint64_t off = 2 * kChunk + kChunk / 2;  // not at 0: a read at 0 starts a sequential run
+  const auto got = read_range(vfs_.image("random@1"), off, 4096);
+  ASSERT_EQ(got, std::vector<std::uint8_t>(random_.begin() + off, random_.begin() + off + 4096));
+  auto s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 0) << s.dump();  // no whole chunk on a random miss
+  EXPECT_EQ(s["fills"], 1) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 1) << s.dump();      // the lazy fill, queued
+  EXPECT_EQ(s["background_in_flight"], 0) << s.dump();  // and not sent
+  // A sequential read of the file fetches whole chunks, no ranges, and
+  // takes over the queued fill of chunk 2 instead of fetching it again.
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
+  EXPECT_GE(s["promoted"].get<int>(), 1) << s.dump();
+  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+}
+
+TEST_F(VigoFsReadTest, ALazyFillCachesTheChunkOnceReadsPause) {
+  vfs_.start_fs();
+  const std::uint64_t off = 3 * kChunk + 1000;
+  const std::vector<std::uint8_t> want(random_.begin() + off, random_.begin() + off + 5000);
+  EXPECT_EQ(read_range(vfs_.image("random@1"), off, 5000), want);
+  settle();  // the fill runs once no read has waited for --fill-quiet-ms
+  auto s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["cache_chunks"], 1) << s.dump();
+  // Another inode of the same bytes: the kernel's page cache cannot answer,
+  // the verified chunk in the disk cache does.
+  EXPECT_EQ(read_range(vfs_.image("random"), off, 5000), want);
+  const auto after = vfs_.status();
+  EXPECT_EQ(after["fetches"], s["fetches"]) << after.dump();
+  EXPECT_GT(after["hits"].get<int>(), s["hits"].get<int>()) << after.dump();
 }
 
 TEST_F(VigoFsReadTest, TheCacheStaysWithinItsQuota) {

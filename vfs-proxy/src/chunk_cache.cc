@@ -6,16 +6,27 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <utility>
 #include <cerrno>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 #include "vigo/common/digest.h"
 #include "vigo/common/error.h"
 #include "vigo/common/file_util.h"
+#include "vigo/common/log.h"
 
 namespace vigo::vfs {
 namespace fs = std::filesystem;
+
+struct ChunkCache::Handle::File {
+  explicit File(int f) : fd(f) {}
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File() { ::close(fd); }
+  int fd;
+};
+
 namespace {
 
 Hash sha256_of(std::span<const std::uint8_t> bytes) {
@@ -42,6 +53,63 @@ std::size_t pread_all(int fd, std::uint64_t offset, std::span<std::uint8_t> out,
   return done;
 }
 
+ChunkStamp stamp_of(const struct stat& st) {
+  ChunkStamp s;
+  s.ino = static_cast<std::uint64_t>(st.st_ino);
+  s.size = static_cast<std::uint64_t>(st.st_size);
+  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+  return s;
+}
+
+// One record of `verified`: "VGV1", the hash, the stamp (little-endian
+// u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns), then the first 4 bytes of
+// the SHA-256 of everything before (a torn or foreign record never parses).
+constexpr std::size_t kRecordSize = 4 + 32 + 4 * 8 + 4;
+using Record = std::array<std::uint8_t, kRecordSize>;
+
+void put_u64(std::uint8_t* at, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) at[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+std::uint64_t get_u64(const std::uint8_t* at) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(at[i]) << (8 * i);
+  return v;
+}
+
+Record encode_record(const Hash& hash, const ChunkStamp& s) {
+  Record r{};
+  std::memcpy(r.data(), "VGV1", 4);
+  std::memcpy(r.data() + 4, hash.data(), 32);
+  put_u64(r.data() + 36, s.ino);
+  put_u64(r.data() + 44, s.size);
+  put_u64(r.data() + 52, static_cast<std::uint64_t>(s.mtime_ns));
+  put_u64(r.data() + 60, static_cast<std::uint64_t>(s.ctime_ns));
+  const Hash check = sha256_of(std::span{r.data(), 68});
+  std::memcpy(r.data() + 68, check.data(), 4);
+  return r;
+}
+
+std::optional<std::pair<Hash, ChunkStamp>> decode_record(const std::uint8_t* r) {
+  if (std::memcmp(r, "VGV1", 4) != 0) return std::nullopt;
+  const Hash check = sha256_of(std::span{r, 68});
+  if (std::memcmp(r + 68, check.data(), 4) != 0) return std::nullopt;
+  Hash h;
+  std::memcpy(h.data(), r + 4, 32);
+  ChunkStamp s;
+  s.ino = get_u64(r + 36);
+  s.size = get_u64(r + 44);
+  s.mtime_ns = static_cast<std::int64_t>(get_u64(r + 52));
+  s.ctime_ns = static_cast<std::int64_t>(get_u64(r + 60));
+  return std::make_pair(h, s);
+}
+
+Hash hash_from_hex(const std::string& hex) {
+  Hash h{};
+  for (std::size_t i = 0; i < h.size(); ++i) h[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return h;
+}
+
 }  // namespace
 
 std::string to_hex(const Hash& hash) { return vigo::to_hex(hash); }
@@ -54,6 +122,11 @@ ChunkCache::ChunkCache(ChunkCacheOptions options) : options_(std::move(options))
     throw invalid_argument("cache.watermarks", "need 0 < low < high <= 1");
   }
   scan();
+}
+
+ChunkCache::~ChunkCache() {
+  std::lock_guard lock{log_mu_};
+  if (log_fd_ >= 0) ::close(log_fd_);
 }
 
 void ChunkCache::scan() {
@@ -78,14 +151,98 @@ void ChunkCache::scan() {
       found.push_back({name, f.file_size(), f.last_write_time()});
     }
   }
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.when < b.when; });
-  std::lock_guard lock{mu_};
-  for (const Found& f : found) {
-    lru_.push_front(f.key);
-    index_[f.key] = Entry{f.size, 0, false, lru_.begin()};
-    stats_.bytes += f.size;
-    ++stats_.chunks;
+  // The stamps of chunks verified by earlier processes (the last record of a
+  // chunk wins; reading stops at the first record that does not parse).
+  std::unordered_map<std::string, ChunkStamp> stamps;
+  {
+    const fs::path log = options_.dir / "verified";
+    const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat st{};
+      std::vector<std::uint8_t> bytes;
+      if (::fstat(fd, &st) == 0) {
+        bytes.resize(static_cast<std::size_t>(st.st_size));
+        try {
+          bytes.resize(pread_all(fd, 0, bytes, log.string()));
+        } catch (const Error& e) {
+          log::warn("cannot read the verified-chunk records", {{"error", e.what()}});
+          bytes.clear();
+        }
+      }
+      ::close(fd);
+      for (std::size_t at = 0; at + kRecordSize <= bytes.size(); at += kRecordSize) {
+        auto r = decode_record(bytes.data() + at);
+        if (!r) break;
+        stamps[to_hex(r->first)] = r->second;
+      }
+    }
   }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.when < b.when; });
+  {
+    std::lock_guard lock{mu_};
+    for (const Found& f : found) {
+      lru_.push_front(f.key);
+      Entry e{f.size, 0, false, std::nullopt, lru_.begin()};
+      if (auto it = stamps.find(f.key); it != stamps.end()) e.stamp = it->second;
+      index_[f.key] = e;
+      stats_.bytes += f.size;
+      ++stats_.chunks;
+    }
+  }
+  rewrite_records();
+}
+
+void ChunkCache::rewrite_records() {
+  std::vector<std::uint8_t> bytes;
+  {
+    std::lock_guard lock{mu_};
+    bytes.reserve(index_.size() * kRecordSize);
+    for (const auto& [key, e] : index_) {
+      if (!e.stamp) continue;
+      const Record r = encode_record(hash_from_hex(key), *e.stamp);
+      bytes.insert(bytes.end(), r.begin(), r.end());
+    }
+  }
+  std::lock_guard lock{log_mu_};
+  const fs::path final_path = options_.dir / "verified";
+  const fs::path tmp = options_.dir / "tmp" / ("verified." + std::to_string(::getpid()));
+  try {
+    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) throw_errno("create " + tmp.string());
+    try {
+      write_all(out, bytes, tmp.string());
+    } catch (...) {
+      ::close(out);
+      throw;
+    }
+    ::close(out);
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("rename " + final_path.string());
+    if (log_fd_ >= 0) ::close(log_fd_);
+    log_fd_ = ::open(final_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (log_fd_ < 0) throw_errno("open " + final_path.string());
+    log_records_ = bytes.size() / kRecordSize;
+  } catch (const Error& e) {
+    // Without the records every chunk is hashed at its first open: slower, as safe.
+    log::warn("cannot write the verified-chunk records", {{"error", e.what()}});
+    ::unlink(tmp.c_str());
+  }
+}
+
+void ChunkCache::record(const Hash& hash, const ChunkStamp& stamp) {
+  bool compact = false;
+  {
+    std::lock_guard lock{log_mu_};
+    if (log_fd_ < 0) return;
+    const Record r = encode_record(hash, stamp);
+    if (::write(log_fd_, r.data(), r.size()) != static_cast<ssize_t>(r.size())) {
+      log::warn("cannot append a verified-chunk record", {{"error", std::strerror(errno)}});
+      return;
+    }
+    ++log_records_;
+    std::lock_guard index_lock{mu_};
+    compact = log_records_ > 2 * index_.size() + 4096;
+  }
+  if (compact) rewrite_records();
 }
 
 fs::path ChunkCache::path_of(const Hash& hash) const {
@@ -99,6 +256,24 @@ void ChunkCache::touch(const std::string& key, Entry& e) {
   e.lru = lru_.begin();
 }
 
+void ChunkCache::forget_file(const std::string& key) {
+  if (auto it = file_index_.find(key); it != file_index_.end()) {
+    files_.erase(it->second);
+    file_index_.erase(it);
+  }
+}
+
+void ChunkCache::remember_file(const std::string& key, const std::shared_ptr<const File>& file) {
+  if (options_.fd_cache == 0) return;
+  forget_file(key);
+  files_.emplace_front(key, file);
+  file_index_[key] = files_.begin();
+  while (files_.size() > options_.fd_cache) {
+    file_index_.erase(files_.back().first);
+    files_.pop_back();  // closed when the last handle using it goes
+  }
+}
+
 std::optional<ChunkCache::Handle> ChunkCache::open(const Hash& hash) { return open_counted(hash, true); }
 
 bool ChunkCache::contains(const Hash& hash) const {
@@ -109,7 +284,8 @@ bool ChunkCache::contains(const Hash& hash) const {
 
 std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, bool count) {
   const std::string key = to_hex(hash);
-  bool verify = false;
+  std::optional<ChunkStamp> known;
+  std::shared_ptr<const File> file;
   {
     std::lock_guard lock{mu_};
     auto it = index_.find(key);
@@ -118,28 +294,36 @@ std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, boo
       return std::nullopt;
     }
     ++it->second.pins;
-    verify = !it->second.verified;
+    known = it->second.stamp;
     touch(key, it->second);
+    if (auto f = file_index_.find(key); f != file_index_.end()) file = f->second->second;
   }
   const fs::path path = path_of(hash);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (!file) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) file = std::make_shared<const File>(fd);
+  }
   struct stat st{};
-  bool ok = fd >= 0 && ::fstat(fd, &st) == 0;
-  if (ok && verify) {
+  bool ok = file && ::fstat(file->fd, &st) == 0;
+  const ChunkStamp now = stamp_of(st);
+  const bool trusted = ok && known && *known == now;
+  bool hashed = false;
+  if (ok && !trusted) {
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
     try {
-      ok = pread_all(fd, 0, bytes, key) == bytes.size() && sha256_of(bytes) == hash;
+      ok = pread_all(file->fd, 0, bytes, key) == bytes.size() && sha256_of(bytes) == hash;
     } catch (const Error&) {
       ok = false;
     }
+    hashed = true;
   }
   std::unique_lock lock{mu_};
   auto it = index_.find(key);
   if (!ok || it == index_.end()) {
-    if (fd >= 0) ::close(fd);
-    if (it != index_.end() && it->second.verified) {
+    forget_file(key);
+    if (it != index_.end() && it->second.stamp && it->second.stamp != known) {
       // While we checked an old copy, a fresh one was committed (commit
-      // verifies): use that one.
+      // verifies and stamps it): use that one.
       --it->second.pins;
       lock.unlock();
       return open_counted(hash, count);
@@ -158,9 +342,18 @@ std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, boo
     if (count) ++stats_.misses;
     return std::nullopt;
   }
-  it->second.verified = true;
+  if (hashed) {
+    ++stats_.rehashed;
+  } else if (!it->second.seen) {
+    ++stats_.trusted;
+  }
+  it->second.seen = true;
+  it->second.stamp = now;
+  remember_file(key, file);
   if (count) ++stats_.hits;
-  return Handle{this, key, fd, static_cast<std::uint64_t>(st.st_size)};
+  lock.unlock();
+  if (hashed) record(hash, now);
+  return Handle{this, key, std::move(file), static_cast<std::uint64_t>(st.st_size)};
 }
 
 ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uint8_t> raw) {
@@ -196,22 +389,31 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   fsync_dir(final_path.parent_path());
   const int fd = ::open(final_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_errno("open " + final_path.string());
+  auto file = std::make_shared<const File>(fd);
+  // The stamp is taken after the rename (which changes the ctime): these
+  // are the bytes checked above, as they are on disk from now on.
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw_errno("stat " + final_path.string());
+  const ChunkStamp stamp = stamp_of(st);
   {
     std::lock_guard lock{mu_};
     auto [it, inserted] = index_.try_emplace(key);
     if (inserted) {
       lru_.push_front(key);
-      it->second = Entry{raw.size(), 0, true, lru_.begin()};
+      it->second = Entry{raw.size(), 0, true, stamp, lru_.begin()};
       stats_.bytes += raw.size();
       ++stats_.chunks;
       ++stats_.commits;
     } else {
       touch(key, it->second);
-      it->second.verified = true;  // these bytes were checked above, whatever was there before
+      it->second.seen = true;
+      it->second.stamp = stamp;  // these bytes were checked above, whatever was there before
     }
     ++it->second.pins;
+    remember_file(key, file);
   }
-  Handle handle{this, key, fd, raw.size()};
+  record(hash, stamp);
+  Handle handle{this, key, std::move(file), raw.size()};
   evict_if_needed();
   return handle;
 }
@@ -231,6 +433,7 @@ void ChunkCache::evict_if_needed() {
       stats_.bytes -= e->second.size;
       --stats_.chunks;
       ++stats_.evictions;
+      forget_file(*it);
       index_.erase(e);
       it = lru_.erase(it);
     }
@@ -254,16 +457,15 @@ ChunkCacheStats ChunkCache::stats() const {
 ChunkCache::Handle::Handle(Handle&& other) noexcept
     : cache_(std::exchange(other.cache_, nullptr)),
       key_(std::move(other.key_)),
-      fd_(std::exchange(other.fd_, -1)),
+      file_(std::move(other.file_)),
       size_(other.size_) {}
 
 ChunkCache::Handle::~Handle() {
-  if (fd_ >= 0) ::close(fd_);
   if (cache_ != nullptr) cache_->unpin(key_);
 }
 
 std::size_t ChunkCache::Handle::read(std::uint64_t offset, std::span<std::uint8_t> out) const {
-  return pread_all(fd_, offset, out, key_);
+  return pread_all(file_->fd, offset, out, key_);
 }
 
 }  // namespace vigo::vfs

@@ -20,8 +20,8 @@ struct ConnectionPool::Request {
   wire::MessageType type = wire::MessageType::kHello;
   std::vector<std::uint8_t> payload;
   Callback done;
-  Priority priority = Priority::kUrgent;
-  Clock::time_point deadline;
+  Routing routing;
+  Clock::time_point deadline;  // idle requests: set when a lane takes them
 };
 
 struct ConnectionPool::Connection {
@@ -35,6 +35,8 @@ struct ConnectionPool::Connection {
   Clock::time_point next_attempt{};          // GUARDED_BY(mu)
   std::chrono::milliseconds backoff{0};      // GUARDED_BY(mu)
   std::atomic<bool> down{true};              // client is null: lanes stop taking requests
+  int serving = 0;     // GUARDED_BY(pool mu_): lanes serving a request
+  int background = 0;  // GUARDED_BY(pool mu_): background or idle requests among them
 };
 
 bool is_transport_error(const Error& e) {
@@ -72,6 +74,8 @@ ConnectionPool::ConnectionPool(PoolOptions options) : options_(std::move(options
     c->backoff = options_.backoff_initial;
     connections_.push_back(std::move(c));
   }
+  background_.resize(connections_.size());
+  idle_.resize(connections_.size());
   for (auto& c : connections_) {
     for (int l = 0; l < options_.lanes; ++l) threads_.emplace_back([this, conn = c.get()] { lane(*conn); });
   }
@@ -96,27 +100,100 @@ ConnectionPool::~ConnectionPool() {
   std::deque<Request> left;
   {
     std::lock_guard lock{mu_};
-    for (auto* q : {&urgent_, &background_}) {
-      for (auto& r : *q) left.push_back(std::move(r));
-      q->clear();
-    }
+    auto drain = [&](std::deque<Request>& q) {
+      for (auto& r : q) left.push_back(std::move(r));
+      q.clear();
+    };
+    drain(urgent_);
+    for (auto& q : background_) drain(q);
+    for (auto& q : idle_) drain(q);
   }
   for (auto& r : left) r.done(Outcome{{}, Error{ErrorCode::kUnavailable, "vigo-fs is stopping"}});
 }
 
+int ConnectionPool::home_of(const Request& r) const {
+  const int n = static_cast<int>(connections_.size());
+  if (!r.routing.affinity) return -1;
+  if (n == 1) return 0;
+  return 1 + static_cast<int>(*r.routing.affinity % static_cast<std::uint64_t>(n - 1));  // 0 is urgent-only
+}
+
+bool ConnectionPool::busy(const Connection& c) const {
+  return c.serving >= options_.lanes || c.background > 0;
+}
+
+void ConnectionPool::push(Request&& r, bool front) {
+  if (r.routing.priority == Priority::kUrgent) {
+    front ? urgent_.push_front(std::move(r)) : urgent_.push_back(std::move(r));
+    return;
+  }
+  int home = home_of(r);
+  if (home < 0) home = connections_.size() > 1 ? 1 : 0;
+  auto& q = (r.routing.priority == Priority::kIdle ? idle_ : background_)[static_cast<std::size_t>(home)];
+  if (r.routing.priority == Priority::kIdle) ++idle_queued_;
+  front ? q.push_front(std::move(r)) : q.push_back(std::move(r));
+}
+
 void ConnectionPool::submit(wire::MessageType type, std::vector<std::uint8_t> payload, Callback done,
-                            Priority priority) {
-  Request r{type, std::move(payload), std::move(done), priority, Clock::now() + options_.request_timeout};
+                            Routing routing) {
+  Request r{type, std::move(payload), std::move(done), routing, Clock::now() + options_.request_timeout};
+  std::optional<Request> dropped;
   {
     std::lock_guard lock{mu_};
-    if (!stopping_) {
-      (priority == Priority::kUrgent ? urgent_ : background_).push_back(std::move(r));
+    if (stopping_) {
+      // answered below, outside the lock
+    } else {
+      if (routing.priority == Priority::kUrgent) last_urgent_ = Clock::now();
+      push(std::move(r), false);
       ++stats_.queued;
+      if (idle_queued_ > options_.idle_queue) {
+        // Drop the oldest idle request (a fill: the chunk is fetched again when read).
+        std::deque<Request>* oldest = nullptr;
+        for (auto& q : idle_) {
+          if (!q.empty() && (oldest == nullptr || q.front().deadline < oldest->front().deadline)) oldest = &q;
+        }
+        dropped = std::move(oldest->front());
+        oldest->pop_front();
+        --idle_queued_;
+        --stats_.queued;
+        ++stats_.idle_dropped;
+      }
       cv_.notify_all();
-      return;
+      if (!dropped) return;
     }
   }
+  if (dropped) {
+    dropped->done(Outcome{{}, Error{ErrorCode::kResourceExhausted, "too many idle requests queued"}});
+    return;
+  }
   r.done(Outcome{{}, Error{ErrorCode::kUnavailable, "vigo-fs is stopping"}});
+}
+
+bool ConnectionPool::promote(std::uint64_t ticket, Priority to) {
+  if (ticket == 0) return false;
+  std::lock_guard lock{mu_};
+  auto rank = [](Priority p) { return p == Priority::kUrgent ? 0 : p == Priority::kBackground ? 1 : 2; };
+  for (auto* queues : {&background_, &idle_}) {
+    for (auto& q : *queues) {
+      for (auto it = q.begin(); it != q.end(); ++it) {
+        if (it->routing.ticket != ticket) continue;
+        if (rank(to) >= rank(it->routing.priority)) return false;
+        Request r = std::move(*it);
+        q.erase(it);
+        if (r.routing.priority == Priority::kIdle) {
+          --idle_queued_;
+          r.deadline = Clock::now() + options_.request_timeout;
+        }
+        r.routing.priority = to;
+        if (to == Priority::kUrgent) last_urgent_ = Clock::now();
+        push(std::move(r), false);
+        ++stats_.promoted;
+        cv_.notify_all();
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 Outcome ConnectionPool::call(wire::MessageType type, std::vector<std::uint8_t> payload) {
@@ -239,40 +316,100 @@ void ConnectionPool::mark_broken(Connection& c, const std::shared_ptr<wire::Wire
   cv_.notify_all();                     // its idle lanes go and reconnect
 }
 
+bool ConnectionPool::pick(Connection& c, Clock::time_point now, Request& out, Clock::time_point* quiet_until) {
+  const bool several = connections_.size() > 1;
+  for (auto it = urgent_.begin(); it != urgent_.end(); ++it) {
+    const int home = home_of(*it);
+    bool ok = home < 0 || home == c.index;
+    bool diverted = false;
+    if (!ok) {
+      const Connection& h = *connections_[static_cast<std::size_t>(home)];
+      ok = h.down || (busy(h) && !busy(c));
+      diverted = !h.down;
+    }
+    if (!ok) continue;
+    out = std::move(*it);
+    urgent_.erase(it);
+    if (diverted) ++stats_.diverted;
+    ++urgent_running_;
+    return true;
+  }
+  if (c.background > 0 || (several && c.index == 0)) return false;
+  auto take_from = [&](std::vector<std::deque<Request>>& queues) {
+    for (std::size_t k = 0; k < queues.size(); ++k) {
+      if (queues[k].empty()) continue;
+      if (static_cast<int>(k) != c.index && !connections_[k]->down) continue;
+      out = std::move(queues[k].front());
+      queues[k].pop_front();
+      return true;
+    }
+    return false;
+  };
+  if (take_from(background_)) return true;
+  if (idle_queued_ == 0) return false;
+  if (!urgent_.empty() || urgent_running_ > 0) return false;  // a finishing urgent request wakes the lanes
+  if (now < last_urgent_ + options_.idle_quiet) {
+    *quiet_until = last_urgent_ + options_.idle_quiet;
+    return false;
+  }
+  if (!take_from(idle_)) return false;
+  --idle_queued_;
+  out.deadline = now + options_.request_timeout;
+  return true;
+}
+
 bool ConnectionPool::take(Connection& c, Request& out) {
   std::unique_lock lk{mu_};
-  const int background_limit = std::max(1, options_.connections * options_.lanes / 2);
-  cv_.wait(lk, [&] {
-    return stopping_ || c.down || !urgent_.empty() ||
-           (!background_.empty() && background_running_ < background_limit);
-  });
-  if (stopping_ || c.down) return false;
-  auto& q = urgent_.empty() ? background_ : urgent_;
-  out = std::move(q.front());
-  q.pop_front();
-  if (out.priority == Priority::kBackground) ++background_running_;
+  while (true) {
+    if (stopping_ || c.down) return false;
+    const auto now = Clock::now();
+    Clock::time_point quiet_until{};
+    if (pick(c, now, out, &quiet_until)) break;
+    if (quiet_until != Clock::time_point{}) {
+      cv_.wait_until(lk, quiet_until);
+    } else {
+      cv_.wait(lk);
+    }
+  }
+  ++c.serving;
+  if (out.routing.priority != Priority::kUrgent) {
+    ++c.background;
+    ++stats_.background_in_flight;
+  }
   --stats_.queued;
   ++stats_.in_flight;
   return true;
 }
 
-void ConnectionPool::finish(Request&& r, Outcome outcome) {
+void ConnectionPool::done_running(Connection* c, const Request& r) {
+  if (c != nullptr) {
+    --c->serving;
+    if (r.routing.priority != Priority::kUrgent) --c->background;
+  }
+  if (r.routing.priority == Priority::kUrgent) {
+    --urgent_running_;
+    last_urgent_ = Clock::now();
+  } else {
+    --stats_.background_in_flight;
+  }
+  --stats_.in_flight;
+}
+
+void ConnectionPool::finish(Connection& c, Request&& r, Outcome outcome) {
   {
     std::lock_guard lock{mu_};
-    if (r.priority == Priority::kBackground) --background_running_;
-    --stats_.in_flight;
+    done_running(&c, r);
     if (outcome.error && outcome.error->code() == ErrorCode::kTimeout) ++stats_.timeouts;
   }
   cv_.notify_all();
   r.done(std::move(outcome));
 }
 
-void ConnectionPool::requeue_or_fail(Request&& r, const Error& why) {
+void ConnectionPool::requeue_or_fail(Connection& c, Request&& r, const Error& why) {
   std::optional<Error> failure;
   {
     std::lock_guard lock{mu_};
-    if (r.priority == Priority::kBackground) --background_running_;
-    --stats_.in_flight;
+    done_running(&c, r);
     if (stopping_) {
       failure = Error{ErrorCode::kUnavailable, "vigo-fs is stopping"};
     } else if (Clock::now() >= r.deadline) {
@@ -281,7 +418,8 @@ void ConnectionPool::requeue_or_fail(Request&& r, const Error& why) {
     } else {
       ++stats_.retries;
       ++stats_.queued;
-      (r.priority == Priority::kUrgent ? urgent_ : background_).push_front(std::move(r));
+      if (r.routing.priority == Priority::kIdle) r.routing.priority = Priority::kBackground;  // keeps its deadline
+      push(std::move(r), true);
     }
   }
   cv_.notify_all();
@@ -294,27 +432,27 @@ void ConnectionPool::serve(Connection& c, const std::shared_ptr<wire::WireClient
     reply = client->start(r.type, r.payload);
   } catch (const Error& e) {
     mark_broken(c, client, e.what());
-    requeue_or_fail(std::move(r), e);
+    requeue_or_fail(c, std::move(r), e);
     return;
   }
   if (reply.wait_until(r.deadline) != std::future_status::ready) {
     mark_broken(c, client, "a request timed out");
-    finish(std::move(r), Outcome{{}, Error{ErrorCode::kTimeout, "the image server did not answer in time"}});
+    finish(c, std::move(r), Outcome{{}, Error{ErrorCode::kTimeout, "the image server did not answer in time"}});
     return;
   }
   try {
-    finish(std::move(r), Outcome{reply.get(), std::nullopt});
+    finish(c, std::move(r), Outcome{reply.get(), std::nullopt});
   } catch (const wire::RemoteError& e) {
-    finish(std::move(r), Outcome{{}, e, e.sys_errno()});
+    finish(c, std::move(r), Outcome{{}, e, e.sys_errno()});
   } catch (const Error& e) {
     if (is_transport_error(e)) {
       mark_broken(c, client, e.what());
-      requeue_or_fail(std::move(r), e);
+      requeue_or_fail(c, std::move(r), e);
     } else {
-      finish(std::move(r), Outcome{{}, e});
+      finish(c, std::move(r), Outcome{{}, e});
     }
   } catch (const std::exception& e) {
-    finish(std::move(r), Outcome{{}, Error{ErrorCode::kInternal, e.what()}});
+    finish(c, std::move(r), Outcome{{}, Error{ErrorCode::kInternal, e.what()}});
   }
 }
 
@@ -352,7 +490,9 @@ void ConnectionPool::reaper() {
     }
     const auto now = Clock::now();
     std::vector<Request> expired;
-    for (auto* q : {&urgent_, &background_}) {
+    std::vector<std::deque<Request>*> queues{&urgent_};
+    for (auto& q : background_) queues.push_back(&q);  // idle requests have no deadline while queued
+    for (auto* q : queues) {
       for (auto it = q->begin(); it != q->end();) {
         if (it->deadline <= now) {
           expired.push_back(std::move(*it));

@@ -30,8 +30,32 @@ void Fetcher::count_fetch(std::size_t bytes, Clock::time_point started) {
   fetch_ns_ += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
 }
 
+std::uint64_t Fetcher::affinity_of(const ChunkHash& hash) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, hash.data(), sizeof v);
+  return v;
+}
+
 void Fetcher::fetch(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority) {
-  if (!whole_.join(ref.hash, std::move(done))) return;  // already on its way
+  join_whole(ref, std::move(done), priority);
+}
+
+void Fetcher::join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority) {
+  if (!whole_.join(ref.hash, std::move(done))) {
+    // Already on its way: if it was asked for at a lower priority, raise it.
+    auto rank = [](ConnectionPool::Priority p) { return static_cast<int>(p); };
+    std::uint64_t ticket = 0;
+    {
+      std::lock_guard lock{tickets_mu_};
+      auto it = tickets_.find(ref.hash);
+      if (it != tickets_.end() && rank(priority) < rank(it->second.priority)) {
+        ticket = it->second.id;
+        it->second.priority = priority;
+      }
+    }
+    if (ticket != 0) (void)pool_.promote(ticket, priority);
+    return;
+  }
   // The chunk may have landed between the caller's cache miss and the join
   // (another fetch of it completed in that gap): serve it, don't fetch twice.
   if (std::optional<ChunkCache::Handle> cached = open_cached(ref.hash)) {
@@ -49,12 +73,28 @@ void Fetcher::fetch(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Pri
   req.hash = ref.hash;
   req.mode = wire::ChunkMode::kStored;
   const auto started = Clock::now();
+  ConnectionPool::Routing routing{priority, affinity_of(ref.hash), pool_.new_ticket()};
+  {
+    std::lock_guard lock{tickets_mu_};
+    tickets_[ref.hash] = Ticket{routing.ticket, priority};
+  }
   pool_.submit(
       wire::MessageType::kGetChunk, wire::encode(req),
-      [this, ref, started](Outcome o) { on_chunk(ref, started, std::move(o)); }, priority);
+      [this, ref, started](Outcome o) { on_chunk(ref, started, std::move(o)); }, routing);
 }
 
 void Fetcher::on_chunk(const ChunkRef& ref, Clock::time_point started, Outcome outcome) {
+  {
+    std::lock_guard lock{tickets_mu_};
+    tickets_.erase(ref.hash);
+  }
+  if (!outcome.ok() && outcome.error->code() == ErrorCode::kResourceExhausted) {
+    // A lazy fill the pool dropped (too many queued): not a failure; the
+    // chunk is fetched again when it is read.
+    log::debug("lazy fill dropped", {{"chunk", to_hex(ref.hash)}});
+    whole_.complete(ref.hash, ChunkResult{nullptr, outcome.error});
+    return;
+  }
   ChunkResult result;
   if (!outcome.ok()) {
     result.error = outcome.error;
@@ -100,61 +140,75 @@ std::optional<ChunkCache::Handle> Fetcher::open_cached(const ChunkHash& hash) {
   }
 }
 
-void Fetcher::read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done) {
+std::optional<ChunkCache::Handle> Fetcher::cached(const ChunkRef& ref) {
+  std::optional<ChunkCache::Handle> h = open_cached(ref.hash);
+  if (h) hits_ += 1;
+  return h;
+}
+
+void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, bool sequential,
+                        ReadCallback done) {
   if (static_cast<std::uint64_t>(offset) + length > ref.raw_length) {
     done(Outcome{{}, Error{ErrorCode::kInvalidArgument, "read past the end of a chunk"}});
     return;
   }
-  std::optional<ChunkCache::Handle> cached = open_cached(ref.hash);
-  if (cached) {
-    hits_ += 1;
-    done(read_handle(*cached, offset, length));
-    return;
-  }
   misses_ += 1;
-  if (static_cast<std::uint64_t>(length) * 2 <= ref.raw_length) {
-    // Range first: this read gets just its bytes; the cache gets the chunk later.
-    wire::GetChunk req;
-    req.hash = ref.hash;
-    req.mode = wire::ChunkMode::kRange;
-    req.offset = offset;
-    req.length = length;
-    const auto started = Clock::now();
-    pool_.submit(wire::MessageType::kGetChunk, wire::encode(req),
-                 [this, offset, length, started, done = std::move(done)](Outcome o) {
-                   if (o.ok()) {
-                     try {
-                       count_fetch(o.bytes.size(), started);
-                       range_fetches_ += 1;
-                       wire::ChunkData data = wire::decode_chunk_data(o.bytes);
-                       if (data.encoding != wire::ChunkEncoding::kRaw || data.offset != offset ||
-                           data.data.size() != length) {
-                         throw Error{ErrorCode::kInternal, "range reply does not match the request"};
-                       }
-                       o.bytes = std::move(data.data);
-                     } catch (const Error& e) {
-                       o.error = e;
-                     }
-                   }
-                   if (!o.ok()) errors_ += 1;
-                   done(std::move(o));
-                 });
-    fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
-    return;
-  }
-  fetch(ref, [offset, length, done = std::move(done)](const ChunkResult& r) {
+  auto slice = [offset, length, done](const ChunkResult& r) {
     if (r.error) {
       done(Outcome{{}, r.error});
       return;
     }
     done(Outcome{std::vector<std::uint8_t>(r.raw->begin() + offset, r.raw->begin() + offset + length), std::nullopt});
-  });
+  };
+  // A whole fetch asked for at read-ahead or read priority is on its way:
+  // wait for it. A lazy fill still waiting for the link to go quiet is not:
+  // a small read takes its range and leaves the fill queued.
+  bool whole_on_its_way = whole_.in_flight(ref.hash);
+  if (whole_on_its_way) {
+    std::lock_guard lock{tickets_mu_};
+    auto it = tickets_.find(ref.hash);
+    whole_on_its_way = it == tickets_.end() || it->second.priority != ConnectionPool::Priority::kIdle;
+  }
+  if (whole_on_its_way || sequential || static_cast<std::uint64_t>(length) * 2 > ref.raw_length) {
+    if (whole_on_its_way) joined_ += 1;
+    join_whole(ref, std::move(slice), ConnectionPool::Priority::kUrgent);
+    return;
+  }
+  // Range first: this read gets just its bytes; the cache gets the chunk
+  // later, when the link is idle.
+  wire::GetChunk req;
+  req.hash = ref.hash;
+  req.mode = wire::ChunkMode::kRange;
+  req.offset = offset;
+  req.length = length;
+  const auto started = Clock::now();
+  pool_.submit(
+      wire::MessageType::kGetChunk, wire::encode(req),
+      [this, offset, length, started, done = std::move(done)](Outcome o) {
+        if (o.ok()) {
+          try {
+            count_fetch(o.bytes.size(), started);
+            range_fetches_ += 1;
+            wire::ChunkData data = wire::decode_chunk_data(o.bytes);
+            if (data.encoding != wire::ChunkEncoding::kRaw || data.offset != offset || data.data.size() != length) {
+              throw Error{ErrorCode::kInternal, "range reply does not match the request"};
+            }
+            o.bytes = std::move(data.data);
+          } catch (const Error& e) {
+            o.error = e;
+          }
+        }
+        if (!o.ok()) errors_ += 1;
+        done(std::move(o));
+      },
+      ConnectionPool::Routing{ConnectionPool::Priority::kUrgent, affinity_of(ref.hash), 0});
+  fills_ += 1;
+  join_whole(ref, nullptr, ConnectionPool::Priority::kIdle);
 }
 
 void Fetcher::prefetch(const ChunkRef& ref) {
-  if (whole_.in_flight(ref.hash)) return;
-  if (open_cached(ref.hash)) return;
-  fetch(ref, nullptr, ConnectionPool::Priority::kBackground);
+  if (!whole_.in_flight(ref.hash) && cache_.contains(ref.hash)) return;
+  join_whole(ref, nullptr, ConnectionPool::Priority::kBackground);  // or raises a lazy fill under way
 }
 
 bool Fetcher::warm(const ChunkRef& ref, ChunkCallback done) {
@@ -174,6 +228,8 @@ FetcherStats Fetcher::stats() const {
   s.fetch_ns = fetch_ns_;
   s.errors = errors_;
   s.in_flight = whole_.size();
+  s.fills = fills_;
+  s.joined = joined_;
   return s;
 }
 

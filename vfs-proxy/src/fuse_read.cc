@@ -18,22 +18,39 @@ namespace {
 
 // One FUSE read split into chunk pieces; the last piece to finish replies.
 struct ReadOp {
-  ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces) : req(r), buf(size), remaining(pieces) {}
+  // The buffer is not zeroed: every byte of it is written by a piece.
+  ReadOp(fuse_req_t r, std::size_t size, std::size_t pieces)
+      : req(r), buf(new std::uint8_t[size]), size(size), remaining(pieces) {}
   void deliver(std::uint64_t at, const Outcome& o) {
     if (o.ok()) {
-      std::memcpy(buf.data() + at, o.bytes.data(), o.bytes.size());
+      std::memcpy(buf.get() + at, o.bytes.data(), o.bytes.size());
     } else if (!failed.exchange(true)) {
       log::warn("read failed", {{"error", o.error->what()}});
     }
+    piece_done();
+  }
+  // A piece from a cached chunk, read straight into place.
+  void deliver_from(std::uint64_t at, const ChunkCache::Handle& h, std::uint64_t offset, std::size_t length) {
+    try {
+      if (h.read(offset, std::span{buf.get() + at, length}) != length) {
+        throw Error{ErrorCode::kInternal, "short read from the chunk cache"};
+      }
+    } catch (const Error& e) {
+      if (!failed.exchange(true)) log::warn("read failed", {{"error", e.what()}});
+    }
+    piece_done();
+  }
+  void piece_done() {
     if (remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (failed) {
       fuse_reply_err(req, EIO);
     } else {
-      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+      fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), size);
     }
   }
   fuse_req_t req;
-  std::vector<std::uint8_t> buf;
+  std::unique_ptr<std::uint8_t[]> buf;
+  std::size_t size;
   std::atomic<std::size_t> remaining;
   std::atomic<bool> failed{false};
 };
@@ -162,30 +179,67 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     return;
   }
   working_sets_->touched(*f.working_set, slices.front().index, slices.back().index);
-  read_ahead(f, static_cast<std::uint64_t>(off), size);
-  const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
-  auto op = std::make_shared<ReadOp>(req, total, slices.size());
+  const bool sequential = read_ahead(f, static_cast<std::uint64_t>(off), size);
+  std::vector<std::optional<ChunkCache::Handle>> cached;
+  cached.reserve(slices.size());
+  bool all_cached = true;
   for (const auto& s : slices) {
-    fetcher_->read(m.chunks[s.index], s.chunk_offset, s.length,
-                   [op, at = s.buffer_offset](Outcome o) { op->deliver(at, o); });
+    cached.push_back(fetcher_->cached(m.chunks[s.index]));
+    all_cached = all_cached && cached.back().has_value();
+  }
+  const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
+  if (all_cached) {
+    // Straight from the chunk files into one buffer, then one reply (not
+    // zeroed: every byte is read into it; main() keeps freed heap memory
+    // mapped, so this costs no page faults). fuse_reply_data with the
+    // files' descriptors was slower: splice needs a pipe larger than a
+    // 1 MiB reply can get by default, and libfuse's fallback maps a fresh
+    // buffer per reply.
+    std::unique_ptr<std::uint8_t[]> reply{new std::uint8_t[total]};
+    for (std::size_t i = 0; i < slices.size(); ++i) {
+      const auto& s = slices[i];
+      try {
+        if (cached[i]->read(s.chunk_offset, std::span{reply.get() + s.buffer_offset, s.length}) != s.length) {
+          throw Error{ErrorCode::kInternal, "short read from the chunk cache"};
+        }
+      } catch (const Error& e) {
+        log::warn("read failed", {{"error", e.what()}});
+        fuse_reply_err(req, EIO);
+        return;
+      }
+    }
+    fuse_reply_buf(req, reinterpret_cast<const char*>(reply.get()), total);
+    return;
+  }
+  auto op = std::make_shared<ReadOp>(req, total, slices.size());
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    const auto& s = slices[i];
+    if (cached[i]) {
+      op->deliver_from(s.buffer_offset, *cached[i], s.chunk_offset, s.length);
+    } else {
+      fetcher_->read_miss(m.chunks[s.index], s.chunk_offset, s.length, sequential,
+                          [op, at = s.buffer_offset](Outcome o) { op->deliver(at, o); });
+    }
   }
 }
 
-void ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
+bool ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
   const Manifest& m = *f.manifest;
-  if (options_.readahead_chunks == 0 || m.chunks.empty()) return;
+  if (m.chunks.empty()) return false;
   std::int64_t from = 0, to = -1;
+  bool sequential = false;
   {
     std::lock_guard lock{f.mu};
     // The kernel sends read-ahead requests in parallel, slightly out of
     // order: anything near where the last read ended counts as sequential.
     const std::uint64_t window = 2ull * options_.max_read;
-    const bool sequential = off + window >= f.next_offset && off <= f.next_offset + window;
+    sequential = off + window >= f.next_offset && off <= f.next_offset + window;
     f.next_offset = std::max(f.next_offset, off + size);
     if (!sequential) {
       f.next_offset = off + size;
-      return;
+      return false;
     }
+    if (options_.readahead_chunks == 0) return true;
     const std::uint64_t last = std::min<std::uint64_t>(off + size, m.size) - 1;
     const std::int64_t last_chunk = static_cast<std::int64_t>(chunk_index(m, last));
     from = std::max(last_chunk + 1, f.prefetched_through + 1);
@@ -193,6 +247,7 @@ void ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
     if (to >= from) f.prefetched_through = to;
   }
   for (std::int64_t i = from; i <= to; ++i) fetcher_->prefetch(m.chunks[static_cast<std::size_t>(i)]);
+  return true;
 }
 
 }  // namespace vigo::vfs

@@ -17,6 +17,8 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["mean_fetch_ms"] = f.fetches == 0 ? 0.0 : static_cast<double>(f.fetch_ns) / static_cast<double>(f.fetches) / 1e6;
   j["fetch_errors"] = f.errors;
   j["chunks_in_flight"] = f.in_flight;
+  j["fills"] = f.fills;
+  j["joined_fetches"] = f.joined;
   j["connections_up"] = p.connections_up;
   j["connects"] = p.connects;
   j["reconnects"] = p.reconnects;
@@ -25,10 +27,16 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["timeouts"] = p.timeouts;
   j["requests_queued"] = p.queued;
   j["requests_in_flight"] = p.in_flight;
+  j["background_in_flight"] = p.background_in_flight;
+  j["diverted"] = p.diverted;
+  j["promoted"] = p.promoted;
+  j["fills_dropped"] = p.idle_dropped;
   j["cache_chunks"] = c.chunks;
   j["cache_bytes"] = c.bytes;
   j["cache_corrupt"] = c.corrupt;
   j["cache_evictions"] = c.evictions;
+  j["cache_rehashed"] = c.rehashed;
+  j["cache_trusted"] = c.trusted;
   j["working_sets"] = nlohmann::json::array();
   for (const auto& w : working_sets) {
     nlohmann::json e{{"image", w.image},

@@ -198,7 +198,8 @@ struct WorkingSets::Context {
     if (wait) {
       done(ctx->pool.call(wire::MessageType::kPutProfile, wire::encode(m)));
     } else {
-      ctx->pool.submit(wire::MessageType::kPutProfile, wire::encode(m), done, ConnectionPool::Priority::kBackground);
+      ctx->pool.submit(wire::MessageType::kPutProfile, wire::encode(m), done,
+                       ConnectionPool::Routing{ConnectionPool::Priority::kBackground, std::nullopt, 0});
     }
   }
 

@@ -69,6 +69,15 @@ class ChunkStore {
   [[nodiscard]] bool contains(const ChunkHash& hash) const;
   // The raw bytes, verified (from the cache or from disk). kNotFound if absent.
   [[nodiscard]] std::shared_ptr<const std::vector<std::uint8_t>> read(const ChunkHash& hash);
+  // Bytes [offset, offset + length) of the raw chunk, cut at its end
+  // (kInvalidArgument for an offset past it); *raw_length is the chunk's
+  // size. Verified as read() does, but a raw-stored chunk that is not in
+  // the cache is read and hashed in a buffer the calling thread keeps and
+  // is not added to the cache: a range is what a proxy asks for before it
+  // has the chunk, and a new 1 MiB cache entry costs more in page faults
+  // than the read and the hash together.
+  [[nodiscard]] std::vector<std::uint8_t> read_range(const ChunkHash& hash, std::uint64_t offset,
+                                                     std::uint32_t length, std::uint32_t* raw_length);
   // The stored form, for sending as is; verified as read() does.
   [[nodiscard]] StoredChunk read_stored(const ChunkHash& hash);
   // Unlinks the chunk; returns the bytes freed (0 if it was absent).

@@ -5,15 +5,30 @@
 // Layout under the cache directory:
 //   chunks/<2 hex>/<64 hex>   one raw chunk per file, immutable
 //   tmp/                      chunks being written (removed at start)
+//   verified                  the verified-chunk records (below)
 // Contract:
 //   - commit() verifies the bytes against the hash, writes them to tmp/,
 //     fsyncs, renames into place and fsyncs the directory: a chunk is
 //     visible whole or not at all, also after kill -9 or power loss.
 //   - open() returns a pinned handle (an open descriptor); a pinned chunk is
-//     never evicted. The first open of a chunk in this process verifies its
-//     bytes once (so a chunk damaged while the proxy was down is caught);
-//     later opens trust it. A chunk that fails verification is removed and
-//     open() reports a miss, so the caller fetches it again.
+//     never evicted. Nothing unverified is ever served: every open compares
+//     the file's identity (inode, size, mtime, ctime: its ChunkStamp, from
+//     fstat) with the stamp recorded when its bytes were last checked
+//     against the hash. Equal: the bytes are trusted without reading them.
+//     Different or unknown (a chunk of an old cache, a file written to
+//     since): the whole chunk is hashed again; a chunk that fails is
+//     removed and open() reports a miss, so the caller fetches it again.
+//     Writing to a file through the filesystem changes its ctime, which
+//     nobody can set back, so such damage is caught at the next open, also
+//     across restarts; damage that bypasses the filesystem (the disk or
+//     its block device changed underneath) is not (docs/vfs-proxy.md).
+//   - The stamps are durable: commit() and every successful re-hash append
+//     a 72-byte record (hash, stamp, checksum) to `verified` (no fsync: a
+//     lost or torn record only costs a re-hash). The constructor reads the
+//     records, keeps those of chunks on disk, and rewrites the file
+//     compacted; it is compacted again when it grows past twice the index.
+//   - Up to fd_cache recently opened chunk files stay open, so a hit costs
+//     an fstat and a pread, not an open and a close.
 //   - A size quota with LRU eviction: when the cached bytes pass the high
 //     watermark, least recently used unpinned chunks go until the low one.
 //   - Warm after a restart: the constructor indexes what is on disk.
@@ -30,6 +45,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 namespace vigo::vfs {
 
@@ -40,6 +56,16 @@ struct ChunkCacheOptions {
   std::uint64_t quota_bytes = 8ULL << 30;
   double high_watermark = 0.95;  // fraction of the quota that starts eviction
   double low_watermark = 0.80;   // fraction eviction goes down to
+  std::size_t fd_cache = 64;     // chunk files kept open (0: none)
+};
+
+// What identifies a chunk file's current contents without reading them.
+struct ChunkStamp {
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const ChunkStamp&) const = default;
 };
 
 struct ChunkCacheStats {
@@ -50,6 +76,8 @@ struct ChunkCacheStats {
   std::uint64_t commits = 0;
   std::uint64_t evictions = 0;
   std::uint64_t corrupt = 0;  // chunks that failed verification and were dropped
+  std::uint64_t rehashed = 0;  // opens that hashed the whole chunk (no matching stamp)
+  std::uint64_t trusted = 0;   // first opens in this process vouched for by a durable stamp
 };
 
 class ChunkCache {
@@ -66,15 +94,17 @@ class ChunkCache {
 
    private:
     friend class ChunkCache;
-    Handle(ChunkCache* cache, std::string key, int fd, std::uint64_t size)
-        : cache_(cache), key_(std::move(key)), fd_(fd), size_(size) {}
+    struct File;  // an open descriptor, closed when the last user lets go
+    Handle(ChunkCache* cache, std::string key, std::shared_ptr<const File> file, std::uint64_t size)
+        : cache_(cache), key_(std::move(key)), file_(std::move(file)), size_(size) {}
     ChunkCache* cache_;
     std::string key_;
-    int fd_;
+    std::shared_ptr<const File> file_;
     std::uint64_t size_;
   };
 
   explicit ChunkCache(ChunkCacheOptions options);
+  ~ChunkCache();
   ChunkCache(const ChunkCache&) = delete;
   ChunkCache& operator=(const ChunkCache&) = delete;
 
@@ -91,17 +121,24 @@ class ChunkCache {
   [[nodiscard]] std::filesystem::path path_of(const Hash& hash) const;
 
  private:
+  using File = Handle::File;
   struct Entry {
     std::uint64_t size = 0;
     int pins = 0;
-    bool verified = false;  // checked once in this process
+    bool seen = false;                 // opened or committed in this process
+    std::optional<ChunkStamp> stamp;   // the file as it was when its bytes were last verified
     std::list<std::string>::iterator lru;  // position in lru_ (front = most recent)
   };
   std::optional<Handle> open_counted(const Hash& hash, bool count);
   void unpin(const std::string& key);
   void touch(const std::string& key, Entry& e);  // REQUIRES(mu_)
+  void forget_file(const std::string& key);       // REQUIRES(mu_): drops it from files_
+  void remember_file(const std::string& key, const std::shared_ptr<const File>& file);  // REQUIRES(mu_)
   void evict_if_needed();                          // takes mu_
   void scan();
+  // The verified-chunk records (the file `verified`).
+  void record(const Hash& hash, const ChunkStamp& stamp);  // appends one; takes log_mu_ (and mu_ to compact)
+  void rewrite_records();                                   // compacts from the index; takes mu_ then log_mu_
 
   ChunkCacheOptions options_;
   mutable std::mutex mu_;
@@ -109,6 +146,12 @@ class ChunkCache {
   std::list<std::string> lru_;                    // GUARDED_BY(mu_)
   ChunkCacheStats stats_;                         // GUARDED_BY(mu_)
   std::uint64_t tmp_serial_ = 0;                  // GUARDED_BY(mu_)
+  // Recently opened chunk files, most recent first (at most fd_cache).
+  std::list<std::pair<std::string, std::shared_ptr<const File>>> files_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, decltype(files_)::iterator> file_index_;  // GUARDED_BY(mu_)
+  std::mutex log_mu_;
+  int log_fd_ = -1;               // GUARDED_BY(log_mu_): `verified`, O_APPEND
+  std::uint64_t log_records_ = 0;  // GUARDED_BY(log_mu_)
 };
 
 [[nodiscard]] std::string to_hex(const Hash& hash);

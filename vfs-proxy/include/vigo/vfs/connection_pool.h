@@ -6,12 +6,29 @@
 // in parallel (one ssh channel is window-limited), each with `lanes`
 // requests in flight at most.
 //
-// Requests go into a queue (urgent ones ahead of background ones; background
-// ones use at most half the lanes) and a lane thread of a connected
-// connection takes them. When a connection breaks (the command exits, the
-// stream ends), its requests go back to the front of the queue and run on
-// another or a new connection; the broken one is restarted with exponential
-// backoff (initial .. max). Every request has a deadline (submit time +
+// Requests are urgent (a read is waiting), background (read-ahead,
+// working-set replay) or idle (lazy fills of chunks that random reads only
+// took a range of). A request may name an affinity (a chunk hash): every
+// request of one chunk then goes to the same connection, its home, so the
+// server process that loaded the chunk serves the next request from its
+// memory. With two or more connections, connection 0 is no chunk's home and
+// carries urgent requests only. The lanes take:
+//   - urgent requests first, in order: on their home connection, or on any
+//     other while the home is down, or busy (every lane serving, or a
+//     background request in flight) and the other is not;
+//   - background and idle requests only on their home connection (any, if
+//     it is down) and at most one per connection at a time, so an urgent
+//     reply waits behind at most one chunk on a connection and background
+//     bytes in flight stay near a chunk per connection;
+//   - idle requests only when no urgent request is queued or in flight and
+//     none finished within `idle_quiet`; at most `idle_queue` wait (the
+//     oldest is dropped with kResourceExhausted).
+// promote() moves a queued background or idle request up (a read now waits
+// for it). When a connection breaks (the command exits, the stream ends),
+// its requests go back to the front of their queue and run on another or a
+// new connection; the broken one is restarted with exponential backoff
+// (initial .. max). Every request has a deadline (submit time +
+// request_timeout; for an idle request, the time a lane takes it +
 // request_timeout): a request not answered by then — queued, in flight, or
 // waiting for any connection to come up — completes with kTimeout, and a
 // connection that let a request time out is restarted. An error reply from
@@ -53,6 +70,8 @@ struct PoolOptions {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   std::filesystem::path command_stderr;  // where the command's stderr goes; empty: /dev/null
+  std::chrono::milliseconds idle_quiet{100};  // idle requests wait this long after urgent ones
+  std::size_t idle_queue = 4096;              // idle requests queued at most
 };
 
 struct PoolStats {
@@ -64,6 +83,10 @@ struct PoolStats {
   std::uint64_t timeouts = 0;
   std::uint64_t queued = 0;
   std::uint64_t in_flight = 0;
+  std::uint64_t background_in_flight = 0;  // background and idle requests in flight
+  std::uint64_t diverted = 0;  // urgent requests served away from their busy home connection
+  std::uint64_t promoted = 0;
+  std::uint64_t idle_dropped = 0;
 };
 
 // The bytes of a reply, or why there is none.
@@ -80,15 +103,26 @@ struct Outcome {
 class ConnectionPool {
  public:
   using Callback = std::function<void(Outcome)>;
-  enum class Priority { kUrgent, kBackground };
+  enum class Priority { kUrgent, kBackground, kIdle };
+  struct Routing {
+    Priority priority = Priority::kUrgent;
+    std::optional<std::uint64_t> affinity;  // e.g. the first bytes of a chunk hash
+    std::uint64_t ticket = 0;               // from new_ticket(), for promote(); 0: none
+  };
 
   explicit ConnectionPool(PoolOptions options);  // validates; starts connecting
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  void submit(wire::MessageType type, std::vector<std::uint8_t> payload, Callback done,
-              Priority priority = Priority::kUrgent);
+  void submit(wire::MessageType type, std::vector<std::uint8_t> payload, Callback done, Routing routing);
+  void submit(wire::MessageType type, std::vector<std::uint8_t> payload, Callback done) {
+    submit(type, std::move(payload), std::move(done), Routing{});
+  }
+  [[nodiscard]] std::uint64_t new_ticket() { return next_ticket_.fetch_add(1) + 1; }
+  // Raises the queued request with this ticket to `to` (only upwards);
+  // false if it is not queued (running, done, or never submitted).
+  bool promote(std::uint64_t ticket, Priority to);
   // submit() and wait (for the few calls that may block: listing images).
   [[nodiscard]] Outcome call(wire::MessageType type, std::vector<std::uint8_t> payload);
 
@@ -106,17 +140,28 @@ class ConnectionPool {
   void serve(Connection& c, const std::shared_ptr<wire::WireClient>& client, Request&& r);
   // The next request for a lane of c; false when stopping or c went down.
   bool take(Connection& c, Request& out);
+  // Finds (and removes) a request a lane of c may take now; REQUIRES(mu_).
+  // Sets *quiet_until when only the idle quiet time holds an idle request back.
+  bool pick(Connection& c, Clock::time_point now, Request& out, Clock::time_point* quiet_until);
+  [[nodiscard]] int home_of(const Request& r) const;
+  [[nodiscard]] bool busy(const Connection& c) const;  // REQUIRES(mu_)
+  void push(Request&& r, bool front);                  // REQUIRES(mu_): into its queue
+  void done_running(Connection* c, const Request& r);   // REQUIRES(mu_): counters after it ran
   void watch_processes();  // restarts connections whose command exited
-  void finish(Request&& r, Outcome outcome);
-  void requeue_or_fail(Request&& r, const Error& why);
+  void finish(Connection& c, Request&& r, Outcome outcome);
+  void requeue_or_fail(Connection& c, Request&& r, const Error& why);
   void mark_broken(Connection& c, const std::shared_ptr<wire::WireClient>& client, const std::string& why);
 
   PoolOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Request> urgent_;      // GUARDED_BY(mu_)
-  std::deque<Request> background_;  // GUARDED_BY(mu_)
-  int background_running_ = 0;      // GUARDED_BY(mu_)
+  std::deque<Request> urgent_;                   // GUARDED_BY(mu_)
+  std::vector<std::deque<Request>> background_;  // GUARDED_BY(mu_), per home connection
+  std::vector<std::deque<Request>> idle_;        // GUARDED_BY(mu_), per home connection
+  std::size_t idle_queued_ = 0;                  // GUARDED_BY(mu_)
+  int urgent_running_ = 0;                       // GUARDED_BY(mu_)
+  Clock::time_point last_urgent_{};              // GUARDED_BY(mu_): last urgent submit or finish
+  std::atomic<std::uint64_t> next_ticket_{0};
   bool stopping_ = false;           // GUARDED_BY(mu_)
   std::atomic<bool> stop_{false};   // the same, readable without mu_
   PoolStats stats_;                 // GUARDED_BY(mu_)

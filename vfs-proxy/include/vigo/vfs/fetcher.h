@@ -6,18 +6,24 @@
 //     chunk collapse into one GET_CHUNK (mode stored); the reply is
 //     decompressed (zstd) to exactly the manifest's raw length and committed
 //     with ChunkCache::commit, which verifies it against its SHA-256. A
-//     chunk that does not verify is an error, never data.
-//   - read(): bytes of one chunk. A cache hit is served from the cache on
-//     the caller's thread. On a miss, a small read (at most half the chunk)
-//     does not wait for the whole chunk: it asks GET_CHUNK mode range for
-//     just its bytes (urgent) and the whole chunk is fetched in the
-//     background for the cache; a large read waits for the whole chunk.
-//   - prefetch(): fetch() in the background if the chunk is neither cached
-//     nor on its way (sequential read-ahead).
-// Callbacks run on a pool thread (or the caller's, for hits and errors found
-// at once) and must be quick. Thread-safe; the cache and the pool must
-// outlive the Fetcher, and the pool must be destroyed (completing every
-// callback) before the Fetcher.
+//     chunk that does not verify is an error, never data. A caller that
+//     joins a fetch under way at a lower priority raises it (promote).
+//     Every request for a chunk has the chunk's hash as its affinity (one
+//     connection, one server process, per chunk).
+//   - cached(): a cache hit, or nullopt.
+//   - read_miss(): bytes of one chunk that cached() did not have:
+//       * a whole fetch of the chunk is under way: wait for it (urgent);
+//       * the file is read sequentially, or the read is more than half a
+//         chunk: fetch the whole chunk (urgent) and wait;
+//       * otherwise (range first): GET_CHUNK mode range for just the bytes
+//         (urgent), and a lazy fill of the whole chunk at idle priority
+//         (ConnectionPool: only once no urgent request has run for a
+//         while, one per connection), so a burst of random reads never
+//         queues behind whole chunks. Range bytes are never cached: only
+//         a whole chunk can be verified against its hash.
+//   - prefetch(): fetch() in the background if the chunk is not cached
+//     (sequential read-ahead); a lazy fill of it already queued is raised
+//     to background.
 #pragma once
 
 #include <atomic>
@@ -26,8 +32,10 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vigo/common/error.h"
@@ -47,7 +55,9 @@ struct FetcherStats {
   std::uint64_t bytes_fetched = 0;  // GET_CHUNK payload bytes received
   std::uint64_t fetch_ns = 0;       // total latency of those replies
   std::uint64_t errors = 0;         // failed fetches (network, verification)
-  std::uint64_t in_flight = 0;      // whole-chunk fetches under way
+  std::uint64_t in_flight = 0;      // whole-chunk fetches under way (lazy fills queued included)
+  std::uint64_t fills = 0;          // lazy fills asked for after a range read
+  std::uint64_t joined = 0;         // misses that waited for a whole fetch under way
 };
 
 class Fetcher {
@@ -66,8 +76,13 @@ class Fetcher {
 
   void fetch(const ChunkRef& ref, ChunkCallback done,
              ConnectionPool::Priority priority = ConnectionPool::Priority::kUrgent);
-  // Bytes [offset, offset + length) of the chunk (offset + length <= raw_length).
-  void read(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadCallback done);
+  // The cached chunk (a hit is counted), or nullopt.
+  std::optional<ChunkCache::Handle> cached(const ChunkRef& ref);
+  // Bytes [offset, offset + length) of a chunk cached() did not have
+  // (offset + length <= raw_length); sequential: the file is being read
+  // sequentially (no range first).
+  void read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, bool sequential,
+                 ReadCallback done);
   void prefetch(const ChunkRef& ref);
   // Working-set prefetch: false if the chunk is cached (done is not
   // called); otherwise fetches it in the background, or joins the fetch
@@ -90,11 +105,22 @@ class Fetcher {
   std::optional<ChunkCache::Handle> open_cached(const ChunkHash& hash);
   void count_fetch(std::size_t bytes, std::chrono::steady_clock::time_point started);
 
+  // Joins the whole fetch of the chunk (starting it if needed) at priority.
+  void join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority);
+  static std::uint64_t affinity_of(const ChunkHash& hash);
+
+  struct Ticket {
+    std::uint64_t id = 0;
+    ConnectionPool::Priority priority = ConnectionPool::Priority::kUrgent;
+  };
+
   ChunkCache& cache_;
   ConnectionPool& pool_;
   Collapser<ChunkHash, ChunkResult, HashKey> whole_;
+  std::mutex tickets_mu_;
+  std::unordered_map<ChunkHash, Ticket, HashKey> tickets_;  // GUARDED_BY(tickets_mu_): whole fetches queued or running
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, fetches_{0}, range_fetches_{0}, chunk_fetches_{0},
-      bytes_fetched_{0}, fetch_ns_{0}, errors_{0};
+      bytes_fetched_{0}, fetch_ns_{0}, errors_{0}, fills_{0}, joined_{0};
 };
 
 }  // namespace vigo::vfs

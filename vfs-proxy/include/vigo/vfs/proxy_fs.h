@@ -11,8 +11,9 @@
 // object, reached from every callback through the session's userdata.
 //
 // open() of an image fetches its manifest (GET_MANIFEST) once per version
-// and keeps it; read() maps the range to chunks (map_read) and asks the
-// Fetcher for each piece; the reply (fuse_reply_buf) is sent from whichever
+// and keeps it; read() maps the range to chunks (map_read), replies at once
+// when every piece is in the ChunkCache, and otherwise asks the Fetcher for
+// the missing pieces; the reply (fuse_reply_buf) is then sent from whichever
 // thread completes the last piece, so no FUSE thread waits on the network.
 // Lookups, getattr and directory listings may wait for a LIST_IMAGES refresh
 // (at most once per list_ttl, bounded by the request timeout). Sequential
@@ -105,7 +106,9 @@ class ProxyFs {
   bool attr_of(fuse_ino_t ino, struct stat* st, double* timeout);
   void open_image(fuse_req_t req, const Node& node, fuse_file_info* fi);
   void reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<const Manifest> m, bool immutable);
-  void read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
+  // Whether the read continues the file's sequential run; if so, prefetches
+  // the next readahead_chunks chunks.
+  bool read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
   // Once the kernel has processed INIT (before it sends any other request),
   // raises the mount's read-ahead to kernel_readahead_kb.
