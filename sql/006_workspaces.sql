@@ -16,7 +16,24 @@ ALTER TABLE gis.workspaces
   ADD COLUMN profile text NOT NULL DEFAULT '' CHECK (length(profile) <= 200),
   ADD COLUMN image_id bigint REFERENCES gis.images ON DELETE RESTRICT,
   ADD COLUMN checkpoint_id bigint REFERENCES gis.checkpoints ON DELETE RESTRICT,
-  ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+  ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now(),
+  -- Periodic checkpoints for fault tolerance (Unibus): every this long while running.
+  ADD COLUMN checkpoint_interval interval CHECK (checkpoint_interval >= interval '10 seconds');
+
+-- Running single-VM workspaces whose periodic checkpoint is due: none taken
+-- yet since they started running, or the last one older than the interval.
+CREATE FUNCTION gis.checkpoints_due() RETURNS TABLE (workspace_id bigint, taken integer)
+LANGUAGE sql STABLE AS $$
+  SELECT w.id, (SELECT count(*)::integer FROM gis.checkpoints c JOIN gis.vms v ON v.id = c.vm_id
+                 WHERE v.workspace_id = w.id)
+    FROM gis.workspaces w
+   WHERE w.checkpoint_interval IS NOT NULL AND w.state = 'running'
+     AND (SELECT count(*) FROM gis.vms v WHERE v.workspace_id = w.id AND v.state <> 'deleted') = 1
+     AND coalesce((SELECT max(c.created_at) FROM gis.checkpoints c JOIN gis.vms v ON v.id = c.vm_id
+                    WHERE v.workspace_id = w.id AND v.state <> 'deleted'),
+                  (SELECT max(v.ready_at) FROM gis.vms v WHERE v.workspace_id = w.id AND v.state <> 'deleted'))
+         <= now() - w.checkpoint_interval
+$$;
 
 -- Registers a published image version (idempotent for the same name,
 -- version and digest). owner NULL: public.

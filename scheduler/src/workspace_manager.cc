@@ -156,26 +156,36 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
     hp->hv().on_event([this, hp](const DomainEvent& e) { on_event(*hp, e); });
   }
   reconcile();
-  if (options_.reconcile_interval.count() > 0) {
-    reconciler_ = std::jthread{[this](std::stop_token stop) {
+  // Runs `work` every `period` on a thread of its own until the manager goes.
+  auto every = [](std::chrono::seconds period, std::function<void()> work) {
+    return std::jthread{[period, work = std::move(work)](std::stop_token stop) {
       std::mutex m;
       std::condition_variable_any cv;
       for (;;) {
         std::unique_lock lock{m};
-        if (cv.wait_for(lock, stop, options_.reconcile_interval, [] { return false; })) return;
-        if (stop.stop_requested()) return;
-        try {
-          reconcile();
-        } catch (const std::exception& e) {
-          log::warn("periodic reconciliation failed", {{"error", e.what()}});
-        }
+        if (cv.wait_for(lock, stop, period, [] { return false; }) || stop.stop_requested()) return;
+        lock.unlock();
+        work();
       }
     }};
+  };
+  if (options_.reconcile_interval.count() > 0) {
+    reconciler_ = every(options_.reconcile_interval, [this] {
+      try {
+        reconcile();
+      } catch (const std::exception& e) {
+        log::warn("periodic reconciliation failed", {{"error", e.what()}});
+      }
+    });
+  }
+  if (options_.checkpoint_tick.count() > 0) {
+    checkpointer_ = every(options_.checkpoint_tick, [this] { take_due_checkpoints(); });
   }
 }
 
 WorkspaceManager::~WorkspaceManager() {
   reconciler_ = {};
+  checkpointer_ = {};
   for (auto& h : hosts_) h->hv().on_event(nullptr);
   std::map<std::int64_t, std::shared_ptr<Vm>> handling;
   {
@@ -225,6 +235,9 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
     throw invalid_argument("image", "give exactly one of an image to boot or a checkpoint to resume");
   }
   if (r.count < 1 || r.count > 64) throw invalid_argument("count", "must be 1..64");
+  if (r.checkpoint_interval && (r.checkpoint_interval->count() < 10 || r.count != 1)) {
+    throw invalid_argument("checkpoint_interval", "must be at least 10 seconds, for a workspace of one VM");
+  }
   if (r.readiness_timeout && (r.readiness_timeout->count() < 1 || r.readiness_timeout->count() > 3600)) {
     throw invalid_argument("readiness_timeout", "must be 1..3600 seconds");
   }
@@ -280,8 +293,12 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
 
     const auto id =
         txn.exec_params1("SELECT gis.add_workspace($1, $2, $3)", r.owner, r.name, r.persistent)[0].as<std::int64_t>();
-    txn.exec_params("UPDATE gis.workspaces SET profile = $2, image_id = $3, checkpoint_id = $4 WHERE id = $1", id,
-                    profile_name, image_id, checkpoint_id);
+    txn.exec_params(
+        "UPDATE gis.workspaces SET profile = $2, image_id = $3, checkpoint_id = $4, "
+        "checkpoint_interval = make_interval(secs => $5::double precision) WHERE id = $1",
+        id, profile_name, image_id, checkpoint_id,
+        r.checkpoint_interval ? std::optional<double>{static_cast<double>(r.checkpoint_interval->count())}
+                              : std::nullopt);
     for (std::uint32_t i = 0; i < r.count; ++i) {
       const std::string vm_name = r.count == 1 ? r.name : r.name + "-" + std::to_string(i + 1);
       placed.push_back(place(txn, id, vm_name, profile_name, r.placement, image_id, checkpoint_id));
@@ -738,6 +755,30 @@ void WorkspaceManager::start(std::int64_t workspace, const PlacementRequest& pla
   plan.disk_format = disk_format;
   plan.readiness_timeout = options_.readiness_timeout;
   launch(workspace, placed, plan);
+}
+
+int WorkspaceManager::take_due_checkpoints() {
+  int taken = 0;
+  try {
+    const auto due = db_.read([](pqxx::transaction_base& txn) {
+      std::vector<std::pair<std::int64_t, int>> out;
+      for (const auto& r : txn.exec("SELECT workspace_id, taken FROM gis.checkpoints_due()")) {
+        out.emplace_back(r[0].as<std::int64_t>(), r[1].as<int>());
+      }
+      return out;
+    });
+    for (const auto& [ws, n] : due) {
+      try {
+        checkpoint(ws, "ws" + std::to_string(ws) + "-auto" + std::to_string(n + 1));
+        ++taken;
+      } catch (const std::exception& e) {
+        log::warn("periodic checkpoint failed", {{"workspace", std::to_string(ws)}, {"error", e.what()}});
+      }
+    }
+  } catch (const std::exception& e) {
+    log::warn("looking for due checkpoints failed", {{"error", e.what()}});
+  }
+  return taken;
 }
 
 // ---------------------------------------------------------------- remove

@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "support/pg_fixture.h"
 #include "support/sshd_fixture.h"
@@ -347,6 +348,31 @@ TEST_F(WorkspaceTest, APersistentWorkspaceStopsToTheImageServerAndStartsAgainWhe
   EXPECT_EQ(text.find("VIGO-READY"), std::string::npos) << text;
   EXPECT_THROW(m->start(ws), Error);  // already running
 
+  m->remove(ws);
+  expect_nothing_left();
+}
+
+TEST_F(WorkspaceTest, PeriodicCheckpointsAreTakenWhileTheWorkspaceRuns) {
+  options_.checkpoint_tick = 1s;
+  auto m = manager();
+  auto bad = boot("eager");
+  bad.checkpoint_interval = 2s;  // below the 10 s floor
+  EXPECT_THROW(m->create(bad), Error);
+  auto r = boot("guarded");
+  r.checkpoint_interval = 10s;
+  const auto ws = m->create(r);
+  ASSERT_EQ(m->wait(ws, Clock::now() + 200s).state, "running");
+  const auto vm = m->status(ws).vms[0];
+  auto taken = [&] {
+    return count("SELECT count(*) FROM gis.checkpoints WHERE vm_id = " + std::to_string(vm.id) +
+                 " AND name LIKE 'ws%-auto%'");
+  };
+  // Two intervals and some: two checkpoints, the guest running throughout.
+  const auto deadline = Clock::now() + 120s;
+  while (taken() < 2 && Clock::now() < deadline) std::this_thread::sleep_for(1s);
+  EXPECT_GE(taken(), 2);
+  EXPECT_EQ(m->status(ws).state, "running");
+  EXPECT_EQ(hv_.find(vm.domain)->state, DomainState::kRunning);
   m->remove(ws);
   expect_nothing_left();
 }

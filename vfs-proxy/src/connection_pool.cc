@@ -257,7 +257,7 @@ std::shared_ptr<wire::WireClient> ConnectionPool::connected(Connection& c) {
       wire::Hello hello;
       hello.peer = "vigo-fs";
       auto reply = client->start(wire::MessageType::kHello, wire::encode(hello));
-      const auto deadline = Clock::now() + options_.request_timeout;
+      const auto deadline = Clock::now() + std::max(options_.request_timeout, options_.connect_timeout);
       while (reply.wait_for(100ms) != std::future_status::ready) {
         if (stop_) throw Error{ErrorCode::kUnavailable, "stopping"};
         if (Clock::now() >= deadline) throw Error{ErrorCode::kTimeout, "no HELLO reply from the server command"};

@@ -36,6 +36,9 @@
 //   - a row running or paused whose domain is gone: failed;
 //     one whose domain runs or is paused: the row follows libvirt;
 //   - a vm-<n> directory with no live row: removed.
+// Periodic checkpoints (WorkspaceRequest::checkpoint_interval) are taken by
+// a timer thread through checkpoint(); a failed one is logged and retried at
+// the next tick.
 // Lifecycle events from libvirt (a guest that stops or crashes on its own)
 // mark the VM failed at once.
 //
@@ -76,6 +79,8 @@ struct WorkspaceManagerOptions {
   std::map<std::string, VmProfile> profiles;  // by name; also registered in gis.profiles
   std::chrono::seconds readiness_timeout{180};
   std::chrono::seconds reconcile_interval{60};  // 0: only at start and on request
+  // How often due periodic checkpoints are looked for (0: never).
+  std::chrono::seconds checkpoint_tick{5};
   Accelerator accelerator = Accelerator::kTcg;
   // This manager's domains are <domain_prefix><vm id>; reconciliation
   // touches no other domain. One prefix per GIS (tests use their own).
@@ -99,6 +104,9 @@ struct WorkspaceRequest {
   std::string checkpoint;  // resume from this checkpoint of the owner
   std::uint32_t count = 1;  // VMs (1..64)
   bool persistent = false;  // can be stopped (kept on the image server) and started again anywhere
+  // Periodic checkpoints while running (>= 10 s; one-VM workspaces), named
+  // ws<id>-auto<n>: what a failover resumes from.
+  std::optional<std::chrono::seconds> checkpoint_interval;
   PlacementRequest placement;
   std::optional<std::chrono::seconds> readiness_timeout;
 };
@@ -160,6 +168,9 @@ class WorkspaceManager {
   // Removes everything of the workspace: domains, files, claims; rows deleted.
   void remove(std::int64_t workspace);
   ReconcileReport reconcile();
+  // Takes the periodic checkpoints that are due (the checkpointer thread
+  // calls it every checkpoint_tick); returns how many were taken.
+  int take_due_checkpoints();
 
   struct Host;  // a host's context and queue (workspace_manager.cc)
   struct Vm;    // a VM this manager is handling
@@ -209,6 +220,7 @@ class WorkspaceManager {
   std::set<std::string> expected_stops_;                   // GUARDED_BY(mu_) domains we stop ourselves
   std::uint64_t generation_ = 0;                           // GUARDED_BY(mu_)
   std::jthread reconciler_;
+  std::jthread checkpointer_;
 };
 
 }  // namespace vigo::scheduler

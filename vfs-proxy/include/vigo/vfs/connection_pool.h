@@ -67,6 +67,12 @@ struct PoolOptions {
   int connections = 4;
   int lanes = 4;  // requests in flight per connection
   std::chrono::milliseconds request_timeout{30000};
+  // How long a new connection (the server command, e.g. an ssh handshake,
+  // then HELLO) may take: at least this, and at least request_timeout. Kept
+  // apart from the read timeout: a loaded machine can take longer to set up
+  // ssh than a short read timeout, and a connection given up halfway is
+  // started again from nothing, so it would never come up.
+  std::chrono::milliseconds connect_timeout{15000};
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
   std::filesystem::path command_stderr;  // where the command's stderr goes; empty: /dev/null
