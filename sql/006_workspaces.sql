@@ -35,6 +35,27 @@ LANGUAGE sql STABLE AS $$
          <= now() - w.checkpoint_interval
 $$;
 
+-- id_by_name (003) learns two more kinds, users and image servers, so that
+-- the functions below name a missing one the same way as the rest.
+CREATE OR REPLACE FUNCTION gis.id_by_name(p_kind text, p_field text, p_name text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_table text := CASE p_kind WHEN 'site' THEN 'sites' WHEN 'network' THEN 'networks'
+                              WHEN 'profile' THEN 'profiles' WHEN 'host' THEN 'hosts'
+                              WHEN 'user' THEN 'users' WHEN 'image_server' THEN 'image_servers' END;
+  v_id bigint;
+BEGIN
+  IF v_table IS NULL THEN
+    RAISE EXCEPTION 'id_by_name: unknown kind %', p_kind;
+  END IF;
+  PERFORM gis.check_name(p_field, p_name);
+  EXECUTE format('SELECT id FROM gis.%I WHERE name = $1', v_table) INTO v_id USING p_name;
+  IF v_id IS NULL THEN
+    RAISE EXCEPTION 'invalid %: no % named %', p_field, p_kind, quote_literal(p_name) USING ERRCODE = 'VG404';
+  END IF;
+  RETURN v_id;
+END $$;
+
 -- Registers a published image version (idempotent for the same name,
 -- version and digest). owner NULL: public.
 CREATE FUNCTION gis.add_image(p_name text, p_version integer, p_kind gis.image_kind, p_owner text,
@@ -42,27 +63,16 @@ CREATE FUNCTION gis.add_image(p_name text, p_version integer, p_kind gis.image_k
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_owner bigint;
-  v_server bigint;
+  v_server bigint := gis.id_by_name('image_server', 'image_server', p_image_server);
   v_id bigint;
 BEGIN
   PERFORM gis.check_name('name', p_name);
-  PERFORM gis.check_name('image_server', p_image_server);
-  SELECT id INTO v_server FROM gis.image_servers WHERE name = p_image_server;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'invalid image_server: no image server named %', quote_literal(p_image_server)
-      USING ERRCODE = 'VG404';
-  END IF;
   PERFORM gis.check_range('version', p_version, 1, 2147483647);
   PERFORM gis.check_range('size_bytes', p_size_bytes, 0, 9223372036854775807);
   IF p_kind IS NULL THEN
     RAISE EXCEPTION 'invalid kind: must be disk or memory' USING ERRCODE = '22023';
   END IF;
-  IF p_owner IS NOT NULL THEN
-    SELECT id INTO v_owner FROM gis.users WHERE name = p_owner;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'invalid owner: no user named %', quote_literal(p_owner) USING ERRCODE = 'VG404';
-    END IF;
-  END IF;
+  IF p_owner IS NOT NULL THEN v_owner := gis.id_by_name('user', 'owner', p_owner); END IF;
   INSERT INTO gis.images (name, version, kind, owner_id, image_server_id, size_bytes, digest)
   VALUES (p_name, p_version, p_kind, v_owner, v_server, p_size_bytes, coalesce(p_digest, ''))
   ON CONFLICT (name, version) DO NOTHING

@@ -20,9 +20,11 @@ PublishedImage StorePublisher::publish(const std::filesystem::path& file, const 
     throw Error{ErrorCode::kInternal, "publishing " + file.string() + " as " + name + " failed: " + r.output};
   }
   // The JSON record is the last line (logs may come before it).
-  const auto start = r.output.rfind('{');
+  std::string last = r.output;
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  if (const auto nl = last.rfind('\n'); nl != std::string::npos) last.erase(0, nl + 1);
   try {
-    const auto j = nlohmann::json::parse(r.output.substr(start == std::string::npos ? 0 : start));
+    const auto j = nlohmann::json::parse(last);
     PublishedImage p;
     p.name = j.at("name").get<std::string>();
     p.version = j.at("version").get<std::uint32_t>();

@@ -361,14 +361,28 @@ void CloneIdentity::validate() const {
   if (!console_log.empty()) check_path("clone.console_log", console_log);
 }
 
-std::string rewrite_domain_xml(const std::string& xml, const CloneIdentity& id) {
-  id.validate();
+namespace {
+Doc parse_domain(const std::string& xml) {
   Doc doc{xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "saved-domain.xml", nullptr,
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)};
   if (!doc) throw invalid_argument("domain xml", "the saved domain XML is not well-formed");
   xmlNode* domain = xmlDocGetRootElement(doc.get());
   if (domain == nullptr || !is(domain, "domain"))
     throw invalid_argument("domain xml", "the root element is not <domain>");
+  return doc;
+}
+}  // namespace
+
+std::size_t saved_interface_count(const std::string& xml) {
+  Doc doc = parse_domain(xml);
+  xmlNode* devices = first_child(xmlDocGetRootElement(doc.get()), "devices");
+  return devices == nullptr ? 0 : children(devices, "interface").size();
+}
+
+std::string rewrite_domain_xml(const std::string& xml, const CloneIdentity& id) {
+  id.validate();
+  Doc doc = parse_domain(xml);
+  xmlNode* domain = xmlDocGetRootElement(doc.get());
   xmlNode* name = first_child(domain, "name");
   xmlNode* uuid = first_child(domain, "uuid");
   if (name == nullptr) throw invalid_argument("domain xml", "the saved domain has no <name>");

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+// WorkspaceManager, the lifecycle: start-up and shutdown, create (placement
+// and the hand-over to a host's queue), instantiation and readiness,
+// failure and teardown, libvirt events, status, pause, remove.
 #include "vigo/scheduler/workspace_manager.h"
 
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-
-#include <atomic>
-#include <deque>
-#include <functional>
-#include <future>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -15,22 +11,15 @@
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
 #include "vigo/common/names.h"
-#include "vigo/gis/pg_support.h"
 #include "vigo/scheduler/console_watch.h"
-#include "vigo/scheduler/disk_chain.h"
 #include "vigo/scheduler/overlay.h"
 #include "vigo/scheduler/save_file.h"
+#include "workspace_manager_internal.h"
 
 namespace vigo::scheduler {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-constexpr const char* kBootReady = "VIGO-READY";
-constexpr const char* kResumeReady = "VIGO-ALIVE";
-
-// The VM id in "<prefix><id>", if that is what `name` is.
 std::optional<std::int64_t> id_after(const std::string& prefix, const std::string& name) {
   static const std::regex digits{"[1-9][0-9]{0,17}"};
   if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
@@ -39,98 +28,13 @@ std::optional<std::int64_t> id_after(const std::string& prefix, const std::strin
   return std::stoll(rest);
 }
 
+namespace {
+
 bool on_its_way(const std::string& state) {
   return state == "pending" || state == "preparing" || state == "starting" || state == "stopping";
 }
 
-// How many <interface> elements a saved domain XML has (each clone needs a MAC for each).
-std::size_t interface_count(const std::string& xml) {
-  xmlDocPtr doc = xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (doc == nullptr) throw invalid_argument("checkpoint", "its saved domain XML cannot be parsed");
-  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  xmlXPathObjectPtr r = ctx ? xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface", ctx) : nullptr;
-  const std::size_t n = (r && r->nodesetval) ? static_cast<std::size_t>(r->nodesetval->nodeNr) : 0;
-  if (r) xmlXPathFreeObject(r);
-  if (ctx) xmlXPathFreeContext(ctx);
-  xmlFreeDoc(doc);
-  return n;
-}
-
 }  // namespace
-
-// ----------------------------------------------------------------- hosts
-
-struct WorkspaceManager::Host {
-  HostContext ctx;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::function<void()>> jobs;  // GUARDED_BY(mu)
-  std::jthread worker;
-
-  explicit Host(HostContext c) : ctx(std::move(c)) {
-    worker = std::jthread{[this](std::stop_token stop) { run(stop); }};
-  }
-  ~Host() {
-    worker.request_stop();
-    cv.notify_all();
-  }
-  Hypervisor& hv() { return *ctx.hypervisor; }
-  fs::path vm_dir(std::int64_t vm) const { return ctx.state_dir / ("vm-" + std::to_string(vm)); }
-
-  void post(std::function<void()> job) {
-    {
-      std::lock_guard lock{mu};
-      jobs.push_back(std::move(job));
-    }
-    cv.notify_one();
-  }
-  // Runs `job` on this host's queue and waits for it; its exception comes back here.
-  template <typename F>
-  auto call(F&& job) {
-    using R = std::invoke_result_t<F&>;
-    auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(job));
-    auto result = task->get_future();
-    post([task] { (*task)(); });
-    return result.get();
-  }
-
- private:
-  void run(std::stop_token stop) {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock{mu};
-        cv.wait(lock, [&] { return stop.stop_requested() || !jobs.empty(); });
-        if (stop.stop_requested()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-      }
-      try {
-        job();
-      } catch (const std::exception& e) {
-        log::error("host job failed", {{"host", ctx.name}, {"error", e.what()}});
-      }
-    }
-  }
-};
-
-// A VM this manager is instantiating or watching (until it is running or gone).
-struct WorkspaceManager::Vm {
-  std::int64_t id = 0;
-  std::int64_t workspace = 0;
-  std::string host;
-  std::string uuid;
-  LaunchPlan plan;
-  std::atomic<bool> cancelled{false};
-  std::jthread waiter;
-
-  // The last reference may be the waiter's own (it ends by forgetting the
-  // VM): a thread cannot join itself, and it is ending anyway.
-  ~Vm() {
-    if (waiter.joinable() && waiter.get_id() == std::this_thread::get_id()) waiter.detach();
-  }
-};
 
 // ------------------------------------------------------------- lifecycle
 
@@ -192,12 +96,15 @@ WorkspaceManager::~WorkspaceManager() {
     std::lock_guard lock{mu_};
     handling.swap(handling_);
   }
+  for (auto& [id, vm] : handling) vm->cancelled = true;
+  // The workers first: after this no job assigns a waiter any more. Then the
+  // waiters (they may still post to a stopped queue, which is harmless).
+  for (auto& h : hosts_) h->stop();
   for (auto& [id, vm] : handling) {
-    vm->cancelled = true;
     vm->waiter.request_stop();
+    if (vm->waiter.joinable()) vm->waiter.join();
   }
-  hosts_.clear();  // joins the queues
-  handling.clear();  // joins the waiters
+  hosts_.clear();
 }
 
 std::string WorkspaceManager::domain_name(std::int64_t vm) const { return options_.domain_prefix + std::to_string(vm); }
@@ -206,10 +113,15 @@ std::optional<std::int64_t> WorkspaceManager::vm_of_domain(const std::string& do
   return id_after(options_.domain_prefix, domain);
 }
 
-WorkspaceManager::Host& WorkspaceManager::host(const std::string& name) {
+WorkspaceManager::Host* WorkspaceManager::find_host(const std::string& name) {
   for (auto& h : hosts_) {
-    if (h->ctx.name == name) return *h;
+    if (h->ctx.name == name) return h.get();
   }
+  return nullptr;
+}
+
+WorkspaceManager::Host& WorkspaceManager::host(const std::string& name) {
+  if (Host* h = find_host(name)) return *h;
   throw Error{ErrorCode::kUnavailable, "host " + name + " is not managed by this vigod", "host"};
 }
 
@@ -247,6 +159,7 @@ std::int64_t WorkspaceManager::create(const WorkspaceRequest& r) {
   DiskFormat disk_format = DiskFormat::kQcow2;
   std::vector<Placed> placed;
 
+  std::shared_lock launching{launching_};
   const std::int64_t ws = db_.write([&](pqxx::transaction_base& txn) {
     placed.clear();
     std::optional<std::int64_t> image_id, checkpoint_id;
@@ -387,7 +300,7 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       CloneIdentity id;
       id.name = domain;
       id.uuid = vm->uuid;
-      for (std::size_t i = interface_count(header.xml); i > 0; --i) id.macs.push_back(random_mac());
+      for (std::size_t i = saved_interface_count(header.xml); i > 0; --i) id.macs.push_back(random_mac());
       id.disks["vda"] = overlay;
       id.console_log = console;
       write_clone_save_file(memory, id, dir / "resume.save");
@@ -398,7 +311,7 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       fs::remove(dir / "resume.save", ec);  // QEMU has read it
     }
   } catch (const std::exception& e) {
-    fail(h, *vm, e.what());
+    fail(h, vm->id, e.what());
     return;
   }
   if (vm->cancelled) return;  // the manager is going away: reconcile() takes it from here
@@ -421,7 +334,7 @@ void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_to
     const std::string why = "not ready within " + std::to_string(vm->plan.readiness_timeout.count()) +
                             " s (no " + (resumed ? kResumeReady : kBootReady) + " line); console ends with: " +
                             console.tail(600);
-    h.post([this, &h, vm, why] { fail(h, *vm, why); });
+    h.post([this, &h, id = vm->id, why] { fail(h, id, why); });
   } catch (const std::exception& e) {
     log::error("recording readiness failed", {{"vm", std::to_string(vm->id)}, {"error", e.what()}});
   }
@@ -429,10 +342,6 @@ void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_to
 
 void WorkspaceManager::teardown(Host& h, std::int64_t vm_id) {
   const std::string domain = domain_name(vm_id);
-  {
-    std::lock_guard lock{mu_};
-    expected_stops_.insert(domain);
-  }
   try {
     if (h.hv().find(domain)) h.hv().destroy(domain);
   } catch (const Error& e) {
@@ -443,49 +352,49 @@ void WorkspaceManager::teardown(Host& h, std::int64_t vm_id) {
   if (ec) throw Error{ErrorCode::kInternal, "cannot remove " + h.vm_dir(vm_id).string() + ": " + ec.message()};
 }
 
-void WorkspaceManager::fail(Host& h, Vm& vm, const std::string& why) {
-  if (vm.cancelled) return;  // being removed, or the manager is going away
-  log::warn("VM failed", {{"vm", std::to_string(vm.id)}, {"host", h.ctx.name}, {"why", why}});
+void WorkspaceManager::fail(Host& h, std::int64_t vm, const std::string& why) {
+  {
+    std::lock_guard lock{mu_};
+    const auto it = handling_.find(vm);
+    if (it != handling_.end() && it->second->cancelled) return;  // being removed: remove() finishes it
+  }
+  log::warn("VM failed", {{"vm", std::to_string(vm)}, {"host", h.ctx.name}, {"why", why}});
   try {
-    teardown(h, vm.id);
+    teardown(h, vm);
   } catch (const std::exception& e) {
-    log::error("cleanup after failure failed", {{"vm", std::to_string(vm.id)}, {"error", e.what()}});
+    log::error("cleanup after failure failed", {{"vm", std::to_string(vm)}, {"error", e.what()}});
   }
   try {
-    set_state(vm.id, "failed", why);
+    set_state(vm, "failed", why);
   } catch (const std::exception& e) {
-    log::error("recording a failure failed", {{"vm", std::to_string(vm.id)}, {"error", e.what()}});
+    log::error("recording a failure failed", {{"vm", std::to_string(vm)}, {"error", e.what()}});
   }
   std::lock_guard lock{mu_};
-  handling_.erase(vm.id);
+  handling_.erase(vm);
 }
 
+// Every stop the manager makes itself (teardown, save) runs on the host's
+// queue and moves the row out of running/paused/starting before the queue
+// takes the next job; so the event's job, queued behind it, finds the row
+// moved on and does nothing. What is left is a guest that stopped by itself.
 void WorkspaceManager::on_event(Host& h, const DomainEvent& e) {
   if (e.kind != DomainEvent::Kind::kStopped && e.kind != DomainEvent::Kind::kCrashed) return;
   const auto vm = vm_of_domain(e.name);
   if (!vm) return;
-  {
-    std::lock_guard lock{mu_};
-    if (expected_stops_.contains(e.name)) return;
-  }
-  // The guest stopped on its own: on the host's queue (never on libvirt's event thread).
   h.post([this, &h, id = *vm, kind = e.kind, detail = e.detail] {
     const auto state = db_.read([&](pqxx::transaction_base& txn) {
       const auto rows = txn.exec_params("SELECT state::text FROM gis.vms WHERE id = $1", id);
       return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
     });
     if (state != "running" && state != "paused" && state != "starting") return;
-    if (h.hv().find(domain_name(id))) return;  // restored meanwhile
+    if (h.hv().find(domain_name(id))) return;  // restored meanwhile (a checkpoint)
     std::shared_ptr<Vm> handled;
     {
       std::lock_guard lock{mu_};
-      if (expected_stops_.contains(domain_name(id))) return;
       if (auto it = handling_.find(id); it != handling_.end()) handled = it->second;
     }
-    if (handled) handled->waiter.request_stop();
-    Vm stub;
-    stub.id = id;
-    fail(h, handled ? *handled : stub,
+    if (handled) handled->waiter.request_stop();  // this queue is the only one that assigns it
+    fail(h, id,
          std::string{kind == DomainEvent::Kind::kCrashed ? "the guest crashed" : "the guest stopped"} + " (" +
              detail + ")");
   });
@@ -539,13 +448,6 @@ std::vector<std::shared_ptr<WorkspaceManager::Vm>> WorkspaceManager::handled_vms
   return out;
 }
 
-// ------------------------------------------------------ pause, checkpoint
-
-namespace {
-struct LiveVm {
-  std::int64_t id;
-  std::string host, state, owner;
-};
 std::vector<LiveVm> live_vms(gis::Database& db, std::int64_t workspace) {
   return db.read([&](pqxx::transaction_base& txn) {
     const auto w = txn.exec_params("SELECT state::text FROM gis.workspaces WHERE id = $1", workspace);
@@ -564,7 +466,7 @@ std::vector<LiveVm> live_vms(gis::Database& db, std::int64_t workspace) {
     return out;
   });
 }
-}  // namespace
+
 
 void WorkspaceManager::pause(std::int64_t workspace) { set_paused(workspace, true); }
 void WorkspaceManager::unpause(std::int64_t workspace) { set_paused(workspace, false); }
@@ -594,201 +496,13 @@ void WorkspaceManager::set_paused(std::int64_t workspace, bool paused) {
   }
 }
 
-CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::string& name) {
-  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to publish checkpoints to"};
-  const auto vms = live_vms(db_, workspace);
-  if (vms.size() != 1) {
-    throw Error{ErrorCode::kConflict, "a checkpoint is of a workspace with one VM; this one has " +
-                                          std::to_string(vms.size())};
-  }
-  const LiveVm v = vms.front();
-  if (v.state != "running" && v.state != "paused") {
-    throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not running or paused"};
-  }
-  // The checkpoint's images are <name>-memory and <name>-disk: the name leaves room for the suffix.
-  if (!is_valid_name(name + "-memory")) throw invalid_argument("name", "'" + name + "' is not a valid checkpoint name");
-  db_.read([&](pqxx::transaction_base& txn) {
-    if (!txn.exec_params("SELECT 1 FROM gis.checkpoints c JOIN gis.users u ON u.id = c.owner_id "
-                         "WHERE u.name = $1 AND c.name = $2",
-                         v.owner, name)
-             .empty()) {
-      throw Error{ErrorCode::kAlreadyExists, "checkpoint " + name + " exists", "name"};
-    }
-  });
-  Host& h = host(v.host);
-  return h.call([&] { return publish_state(h, v.id, v.owner, v.state == "paused", name, false, true); });
-}
-
-CheckpointInfo WorkspaceManager::publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
-                                               const std::string& name, bool full_disk, bool run_on) {
-  const std::string domain = domain_name(vm);
-  const fs::path dir = h.vm_dir(vm);
-  const fs::path save = dir / "checkpoint.save";
-  const fs::path disk = dir / (full_disk ? "checkpoint-disk.raw" : "checkpoint-disk.qcow2");
-  std::error_code ec;
-  auto clean = [&] {
-    fs::remove(save, ec);
-    fs::remove(disk, ec);
-  };
-  clean();
-  h.hv().save(domain, save);
-  // The VM is down from here. The disk copy first (the overlay is as the
-  // saved state needs it); a checkpoint's VM then runs on at once.
-  bool restored = false;
-  auto restore = [&] {
-    if (!restored) h.hv().restore_as_saved(save, paused);
-    restored = true;
-  };
-  try {
-    if (full_disk) {
-      full_disk_copy(dir / "disk.qcow2", disk);
-    } else {
-      portable_checkpoint_disk(dir / "disk.qcow2", disk);
-    }
-    if (run_on) restore();
-    CheckpointInfo info;
-    info.name = name;
-    info.memory = publisher_->publish(save, name + "-memory");
-    info.disk = publisher_->publish(disk, name + "-disk");
-    info.id = db_.write([&](pqxx::transaction_base& txn) {
-      const auto mem = txn.exec_params1("SELECT gis.add_image($1, $2, 'memory', $3, $4, $5)", info.memory.name,
-                                        static_cast<int>(info.memory.version), owner, publisher_->server_name(),
-                                        static_cast<std::int64_t>(info.memory.size))[0]
-                           .as<std::int64_t>();
-      const auto dsk = txn.exec_params1("SELECT gis.add_image($1, $2, 'disk', $3, $4, $5)", info.disk.name,
-                                        static_cast<int>(info.disk.version), owner, publisher_->server_name(),
-                                        static_cast<std::int64_t>(info.disk.size))[0]
-                           .as<std::int64_t>();
-      return txn.exec_params1("SELECT gis.add_checkpoint($1, $2, $3, $4, $5)", vm, name, mem, dsk,
-                              full_disk ? "raw" : "qcow2")[0]
-          .as<std::int64_t>();
-    });
-    clean();
-    log::info("state published", {{"vm", std::to_string(vm)}, {"name", name},
-                                   {"memory", info.memory.file_name()}, {"disk", info.disk.file_name()}});
-    return info;
-  } catch (...) {
-    // Nothing is lost: the VM runs again as it was (a stop that failed
-    // leaves the workspace running).
-    try {
-      restore();
-    } catch (const std::exception& e) {
-      log::error("could not restore the VM after a failed save", {{"vm", std::to_string(vm)}, {"error", e.what()}});
-    }
-    clean();
-    throw;
-  }
-}
-
-// ------------------------------------------------------ stop and start
-
-void WorkspaceManager::stop(std::int64_t workspace) {
-  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to keep the workspace on"};
-  const auto w = db_.read([&](pqxx::transaction_base& txn) {
-    return txn.exec_params("SELECT persistent, (SELECT count(*) FROM gis.checkpoints c JOIN gis.vms v ON v.id = "
-                           "c.vm_id WHERE v.workspace_id = $1) FROM gis.workspaces WHERE id = $1",
-                           workspace);
-  });
-  if (w.empty()) throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
-  if (!w[0][0].as<bool>()) {
-    throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) +
-                                          " is not persistent: delete it, or checkpoint it"};
-  }
-  const auto vms = live_vms(db_, workspace);
-  if (vms.size() != 1 || (vms[0].state != "running" && vms[0].state != "paused")) {
-    throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) + " has no running VM to stop"};
-  }
-  const LiveVm v = vms.front();
-  const std::string name = "ws" + std::to_string(workspace) + "-stop" + std::to_string(w[0][1].as<int>() + 1);
-  Host& h = host(v.host);
-  h.call([&] {
-    set_state(v.id, "stopping");
-    CheckpointInfo info;
-    try {
-      info = publish_state(h, v.id, v.owner, v.state == "paused", name, true, false);
-    } catch (...) {
-      set_state(v.id, v.state);
-      throw;
-    }
-    teardown(h, v.id);
-    db_.write([&](pqxx::transaction_base& txn) {
-      txn.exec_params("SELECT gis.set_vm_outcome($1, 'deleted')", v.id);
-      txn.exec_params("UPDATE gis.workspaces SET state = 'stopped', checkpoint_id = $2, updated_at = now() "
-                      "WHERE id = $1",
-                      workspace, info.id);
-    });
-    notify();
-  });
-}
-
-void WorkspaceManager::start(std::int64_t workspace, const PlacementRequest& placement) {
-  std::vector<Placed> placed;
-  std::string profile_name, memory_file, disk_file;
-  DiskFormat disk_format = DiskFormat::kQcow2;
-  db_.write([&](pqxx::transaction_base& txn) {
-    placed.clear();
-    const auto w = txn.exec_params(
-        "SELECT w.name, w.state::text, w.persistent, w.profile, m.name || '@' || m.version, "
-        "       d.name || '@' || d.version, c.disk_format, c.id "
-        "  FROM gis.workspaces w LEFT JOIN gis.checkpoints c ON c.id = w.checkpoint_id "
-        "  LEFT JOIN gis.images m ON m.id = c.memory_image_id LEFT JOIN gis.images d ON d.id = c.disk_image_id "
-        " WHERE w.id = $1 FOR UPDATE OF w",
-        workspace);
-    if (w.empty() || w[0][1].as<std::string>() == "deleted") {
-      throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
-    }
-    if (!w[0][2].as<bool>() || w[0][1].as<std::string>() != "stopped" || w[0][4].is_null()) {
-      throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) + " is " +
-                                            w[0][1].as<std::string>() + ", not a stopped persistent workspace"};
-    }
-    profile_name = w[0][3].as<std::string>();
-    memory_file = w[0][4].as<std::string>();
-    disk_file = w[0][5].as<std::string>();
-    disk_format = w[0][6].as<std::string>() == "raw" ? DiskFormat::kRaw : DiskFormat::kQcow2;
-    placed.push_back(place(txn, workspace, w[0][0].as<std::string>(), profile_name, placement, std::nullopt,
-                           w[0][7].as<std::int64_t>()));
-  });
-  LaunchPlan plan;
-  plan.profile = &options_.profiles.at(profile_name);
-  plan.memory_file = memory_file;
-  plan.disk_file = disk_file;
-  plan.disk_format = disk_format;
-  plan.readiness_timeout = options_.readiness_timeout;
-  launch(workspace, placed, plan);
-}
-
-int WorkspaceManager::take_due_checkpoints() {
-  int taken = 0;
-  try {
-    const auto due = db_.read([](pqxx::transaction_base& txn) {
-      std::vector<std::pair<std::int64_t, int>> out;
-      for (const auto& r : txn.exec("SELECT workspace_id, taken FROM gis.checkpoints_due()")) {
-        out.emplace_back(r[0].as<std::int64_t>(), r[1].as<int>());
-      }
-      return out;
-    });
-    for (const auto& [ws, n] : due) {
-      try {
-        checkpoint(ws, "ws" + std::to_string(ws) + "-auto" + std::to_string(n + 1));
-        ++taken;
-      } catch (const std::exception& e) {
-        log::warn("periodic checkpoint failed", {{"workspace", std::to_string(ws)}, {"error", e.what()}});
-      }
-    }
-  } catch (const std::exception& e) {
-    log::warn("looking for due checkpoints failed", {{"error", e.what()}});
-  }
-  return taken;
-}
-
 // ---------------------------------------------------------------- remove
 
 void WorkspaceManager::remove(std::int64_t workspace) {
   const auto vms = live_vms(db_, workspace);
-  for (auto& vm : handled_vms(workspace)) {
-    vm->cancelled = true;
-    vm->waiter.request_stop();
-  }
+  // Cancelled now; the waiter is stopped and joined on the host's queue,
+  // after any instantiation job of the VM (which is what assigns it).
+  for (auto& vm : handled_vms(workspace)) vm->cancelled = true;
   for (const auto& v : vms) {
     auto finish = [&](Host* h) {
       set_state(v.id, "stopping");
@@ -802,15 +516,12 @@ void WorkspaceManager::remove(std::int64_t workspace) {
           handling_.erase(it);
         }
       }
-      if (handled && handled->waiter.joinable() && handled->waiter.get_id() != std::this_thread::get_id()) {
+      if (handled && handled->waiter.joinable()) {
+        handled->waiter.request_stop();
         handled->waiter.join();
       }
     };
-    Host* h = nullptr;
-    for (auto& candidate : hosts_) {
-      if (candidate->ctx.name == v.host) h = candidate.get();
-    }
-    if (h != nullptr) {
+    if (Host* h = find_host(v.host)) {
       h->call([&] { finish(h); });
     } else if (v.host.empty() || v.state == "failed" || v.state == "stopped") {
       finish(nullptr);  // nothing of it on any host
@@ -823,85 +534,6 @@ void WorkspaceManager::remove(std::int64_t workspace) {
     txn.exec_params("UPDATE gis.workspaces SET state = 'deleted', updated_at = now() WHERE id = $1", workspace);
   });
   notify();
-}
-
-// ------------------------------------------------------------- reconcile
-
-ReconcileReport WorkspaceManager::reconcile() {
-  ReconcileReport report;
-  for (auto& hp : hosts_) {
-    Host& h = *hp;
-    h.call([&] {
-      struct Row {
-        std::int64_t id;
-        std::string state;
-      };
-      const auto rows = db_.read([&](pqxx::transaction_base& txn) {
-        std::map<std::int64_t, Row> out;
-        for (const auto& r : txn.exec_params(
-                 "SELECT v.id, v.state::text FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id "
-                 "WHERE h.name = $1 AND v.state NOT IN ('deleted', 'failed', 'stopped')",
-                 h.ctx.name)) {
-          out[r[0].as<std::int64_t>()] = {r[0].as<std::int64_t>(), r[1].as<std::string>()};
-        }
-        return out;
-      });
-      std::set<std::int64_t> handled;
-      {
-        std::lock_guard lock{mu_};
-        for (const auto& [id, vm] : handling_) handled.insert(id);
-      }
-      std::map<std::int64_t, DomainInfo> domains;
-      for (const auto& d : h.hv().list()) {
-        if (auto id = vm_of_domain(d.name)) domains[*id] = d;
-      }
-      for (const auto& [id, d] : domains) {
-        if (!rows.contains(id) && !handled.contains(id)) {
-          teardown(h, id);
-          report.destroyed_domains.push_back(d.name);
-        }
-      }
-      for (const auto& [id, row] : rows) {
-        if (handled.contains(id)) continue;
-        const auto d = domains.find(id);
-        if (row.state == "pending" || row.state == "preparing" || row.state == "starting") {
-          teardown(h, id);
-          set_state(id, "failed", "interrupted: vigod stopped during the instantiation");
-          report.interrupted_vms.push_back(id);
-        } else if (row.state == "stopping") {
-          teardown(h, id);
-          set_state(id, "deleted");
-          report.finished_stops.push_back(id);
-        } else if (d == domains.end()) {
-          teardown(h, id);
-          set_state(id, "failed", "the domain is gone from host " + h.ctx.name);
-          report.vanished_vms.push_back(id);
-        } else if (row.state == "running" && d->second.state == DomainState::kPaused) {
-          set_state(id, "paused");
-        } else if (row.state == "paused" && d->second.state == DomainState::kRunning) {
-          set_state(id, "running");
-        }
-      }
-      std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(h.ctx.state_dir, ec)) {
-        const std::string n = entry.path().filename().string();
-        const auto id = id_after("vm-", n);
-        if (!id || rows.contains(*id) || handled.contains(*id)) continue;
-        std::error_code rm;
-        fs::remove_all(entry.path(), rm);
-        if (!rm) report.removed_dirs.push_back(entry.path());
-      }
-    });
-  }
-  if (!report.destroyed_domains.empty() || !report.interrupted_vms.empty() || !report.vanished_vms.empty() ||
-      !report.finished_stops.empty() || !report.removed_dirs.empty()) {
-    log::info("reconciled", {{"orphan_domains", std::to_string(report.destroyed_domains.size())},
-                             {"interrupted", std::to_string(report.interrupted_vms.size())},
-                             {"vanished", std::to_string(report.vanished_vms.size())},
-                             {"stops_finished", std::to_string(report.finished_stops.size())},
-                             {"dirs_removed", std::to_string(report.removed_dirs.size())}});
-  }
-  return report;
 }
 
 }  // namespace vigo::scheduler

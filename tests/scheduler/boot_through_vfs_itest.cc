@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "support/guest.h"
 #include "support/vfs_fixture.h"
 #include "vigo/scheduler/console_watch.h"
 #include "vigo/scheduler/libvirt_hypervisor.h"
@@ -18,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-fs::path guest_dir() { return VIGO_GUEST_DIR; }
+using testing::guest_dir;
 
 TEST(BootThroughVfsTest, ALinkedCloneBootsFromTheMountFetchingOnlyWhatItReads) {
   testing::VfsFixture vfs;
@@ -39,9 +40,7 @@ TEST(BootThroughVfsTest, ALinkedCloneBootsFromTheMountFetchingOnlyWhatItReads) {
   EXPECT_THROW(create_overlay(vfs.image("no-such-image"), DiskFormat::kRaw, dir.path() / "x.qcow2"), Error);
   EXPECT_FALSE(fs::exists(dir.path() / "x.qcow2"));
   s.disks.push_back({dir.path() / "clone.qcow2", DiskFormat::kQcow2, false});
-  std::string cmdline;
-  std::getline(std::ifstream{guest_dir() / "cmdline"}, cmdline);
-  s.direct_boot = DirectBoot{guest_dir() / "vmlinuz", guest_dir() / "initrd.img", cmdline};
+  s.direct_boot = testing::guest_boot();
   s.console_log = dir.path() / "console.log";
 
   ConsoleWatch console{s.console_log};

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <set>
 
+#include "support/guest.h"
 #include "support/temp_dir.h"
 #include "support/text_file.h"
 #include "vigo/common/digest.h"
@@ -30,7 +31,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-fs::path guest_dir() { return VIGO_GUEST_DIR; }
+using testing::guest_dir;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -60,10 +61,7 @@ class CloneFromSaveTest : public ::testing::Test {
     s.memory_mib = 256;
     s.disks.push_back({dir_.path() / "parent.qcow2", DiskFormat::kQcow2, false});
     s.nics.push_back({"user", random_mac()});
-    std::ifstream in{guest_dir() / "cmdline"};
-    std::string cmdline;
-    std::getline(in, cmdline);
-    s.direct_boot = DirectBoot{guest_dir() / "vmlinuz", guest_dir() / "initrd.img", cmdline};
+    s.direct_boot = testing::guest_boot();
     s.console_log = dir_.path() / "parent.console";
     return s;
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "support/guest.h"
 #include "support/pg_fixture.h"
 #include "vigo/common/error.h"
 #include "vigo/common/subprocess.h"
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-fs::path guest_dir() { return VIGO_GUEST_DIR; }
+using testing::guest_dir;
 
 class LibvirtTest : public ::testing::Test {
  protected:
@@ -55,15 +56,9 @@ class LibvirtTest : public ::testing::Test {
     s.uuid = uuid_;
     s.memory_mib = 256;
     s.disks.push_back({overlay, DiskFormat::kQcow2, false});
-    s.direct_boot = DirectBoot{guest_dir() / "vmlinuz", guest_dir() / "initrd.img", cmdline()};
+    s.direct_boot = testing::guest_boot();
     s.console_log = dir_.path() / (name_ + ".console");
     return s;
-  }
-  std::string cmdline() {
-    std::ifstream in{guest_dir() / "cmdline"};
-    std::string line;
-    std::getline(in, line);
-    return line;
   }
   bool saw(DomainEvent::Kind k, std::chrono::seconds within = 30s) {
     std::unique_lock lock{mu_};

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "support/guest.h"
 #include "support/pg_fixture.h"
 #include "support/sshd_fixture.h"
 #include "support/vfs_fixture.h"
@@ -29,7 +30,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-fs::path guest_dir() { return VIGO_GUEST_DIR; }
+using testing::guest_dir;
 
 class WorkspaceTest : public ::testing::Test {
  protected:
@@ -391,9 +392,7 @@ TEST_F(WorkspaceTest, ReconciliationCleansUpAfterAManagerThatWentAwayAndAfterStr
   stray.name = prefix_ + std::to_string(stray_id);
   stray.uuid = random_uuid();
   stray.memory_mib = 128;
-  std::string cmdline;
-  std::getline(std::ifstream{guest_dir() / "cmdline"}, cmdline);
-  stray.direct_boot = DirectBoot{guest_dir() / "vmlinuz", guest_dir() / "initrd.img", cmdline};
+  stray.direct_boot = testing::guest_boot();
   stray.console_log = state_.path() / "stray.console";
   hv_.start(stray);
   fs::create_directories(state_.path() / ("vm-" + std::to_string(stray_id)));

@@ -105,6 +105,9 @@ struct CloneIdentity {
 };
 
 [[nodiscard]] std::string rewrite_domain_xml(const std::string& xml, const CloneIdentity& identity);
+// How many <interface> elements the saved domain XML has: a clone needs one
+// MAC for each (CloneIdentity::macs). invalid_argument for unreadable XML.
+[[nodiscard]] std::size_t saved_interface_count(const std::string& xml);
 
 struct ClonePrefix {
   std::string bytes;                       // header + XML area of the clone

@@ -55,6 +55,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -172,7 +173,7 @@ class WorkspaceManager {
   // calls it every checkpoint_tick); returns how many were taken.
   int take_due_checkpoints();
 
-  struct Host;  // a host's context and queue (workspace_manager.cc)
+  struct Host;  // a host's context and queue (workspace_manager_internal.h)
   struct Vm;    // a VM this manager is handling
 
   // What a VM is made from.
@@ -197,12 +198,13 @@ class WorkspaceManager {
   void launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan);
   CheckpointInfo publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
                                const std::string& name, bool full_disk, bool run_on);
-  Host& host(const std::string& name);
+  Host& host(const std::string& name);  // kUnavailable for a host this manager does not drive
+  Host* find_host(const std::string& name);
   [[nodiscard]] std::string domain_name(std::int64_t vm) const;
   [[nodiscard]] std::optional<std::int64_t> vm_of_domain(const std::string& domain) const;
   void instantiate(Host& h, std::shared_ptr<Vm> vm);
   void await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_token stop);
-  void fail(Host& h, Vm& vm, const std::string& why);
+  void fail(Host& h, std::int64_t vm, const std::string& why);
   void teardown(Host& h, std::int64_t vm_id);  // domain gone, files gone
   void set_state(std::int64_t vm_id, const std::string& state, const std::string& error = {});
   void on_event(Host& h, const DomainEvent& e);
@@ -217,7 +219,10 @@ class WorkspaceManager {
   std::mutex mu_;
   std::condition_variable changed_;
   std::map<std::int64_t, std::shared_ptr<Vm>> handling_;  // GUARDED_BY(mu_) by VM id
-  std::set<std::string> expected_stops_;                   // GUARDED_BY(mu_) domains we stop ourselves
+  // create() and start() hold it shared from placement until their VMs are
+  // in handling_; reconcile() holds it while it reads rows and handling_, so
+  // it never takes a just-placed VM for one a dead vigod left behind.
+  std::shared_mutex launching_;
   std::uint64_t generation_ = 0;                           // GUARDED_BY(mu_)
   std::jthread reconciler_;
   std::jthread checkpointer_;

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+// WorkspaceManager::reconcile: the GIS against each host's hypervisor, by the
+// rules in workspace_manager.h.
+#include <map>
+#include <set>
+
+#include "vigo/common/error.h"
+#include "workspace_manager_internal.h"
+
+namespace vigo::scheduler {
+namespace fs = std::filesystem;
+
+ReconcileReport WorkspaceManager::reconcile() {
+  ReconcileReport report;
+  for (auto& hp : hosts_) {
+    Host& h = *hp;
+    h.call([&] {
+      // Rows and handled VMs read together, with no placement in between
+      // (a placed VM enters handling_ under the shared side of this lock).
+      std::unique_lock launching{launching_};
+      const auto rows = db_.read([&](pqxx::transaction_base& txn) {
+        std::map<std::int64_t, std::string> out;  // live VM rows on this host: id -> state
+        for (const auto& r : txn.exec_params(
+                 "SELECT v.id, v.state::text FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id "
+                 "WHERE h.name = $1 AND v.state NOT IN ('deleted', 'failed', 'stopped')",
+                 h.ctx.name)) {
+          out[r[0].as<std::int64_t>()] = r[1].as<std::string>();
+        }
+        return out;
+      });
+      std::set<std::int64_t> handled;
+      {
+        std::lock_guard lock{mu_};
+        for (const auto& [id, vm] : handling_) handled.insert(id);
+      }
+      launching.unlock();
+      std::map<std::int64_t, DomainInfo> domains;
+      for (const auto& d : h.hv().list()) {
+        if (auto id = vm_of_domain(d.name)) domains[*id] = d;
+      }
+      for (const auto& [id, d] : domains) {
+        if (!rows.contains(id) && !handled.contains(id)) {
+          teardown(h, id);
+          report.destroyed_domains.push_back(d.name);
+        }
+      }
+      for (const auto& [id, state] : rows) {
+        if (handled.contains(id)) continue;
+        const auto d = domains.find(id);
+        if (state == "pending" || state == "preparing" || state == "starting") {
+          teardown(h, id);
+          set_state(id, "failed", "interrupted: vigod stopped during the instantiation");
+          report.interrupted_vms.push_back(id);
+        } else if (state == "stopping") {
+          teardown(h, id);
+          set_state(id, "deleted");
+          report.finished_stops.push_back(id);
+        } else if (d == domains.end()) {
+          teardown(h, id);
+          set_state(id, "failed", "the domain is gone from host " + h.ctx.name);
+          report.vanished_vms.push_back(id);
+        } else if (state == "running" && d->second.state == DomainState::kPaused) {
+          set_state(id, "paused");
+        } else if (state == "paused" && d->second.state == DomainState::kRunning) {
+          set_state(id, "running");
+        }
+      }
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(h.ctx.state_dir, ec)) {
+        const std::string n = entry.path().filename().string();
+        const auto id = id_after("vm-", n);
+        if (!id || rows.contains(*id) || handled.contains(*id)) continue;
+        std::error_code rm;
+        fs::remove_all(entry.path(), rm);
+        if (!rm) report.removed_dirs.push_back(entry.path());
+      }
+    });
+  }
+  if (!report.destroyed_domains.empty() || !report.interrupted_vms.empty() || !report.vanished_vms.empty() ||
+      !report.finished_stops.empty() || !report.removed_dirs.empty()) {
+    log::info("reconciled", {{"orphan_domains", std::to_string(report.destroyed_domains.size())},
+                             {"interrupted", std::to_string(report.interrupted_vms.size())},
+                             {"vanished", std::to_string(report.vanished_vms.size())},
+                             {"stops_finished", std::to_string(report.finished_stops.size())},
+                             {"dirs_removed", std::to_string(report.removed_dirs.size())}});
+  }
+  return report;
+}
+
+}  // namespace vigo::scheduler
