@@ -113,14 +113,19 @@ PutResult ChunkStore::put(std::span<const std::uint8_t> raw) {
   return result;
 }
 
-ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
-  const fs::path path = path_of(hash);
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (raw_fd < 0) {
+// Opens a chunk file for reading, never through a symlink; kNotFound if absent.
+UniqueFd ChunkStore::open_chunk(const fs::path& path, const ChunkHash& hash) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
     if (errno == ENOENT) throw Error{ErrorCode::kNotFound, "no such chunk: " + hash_hex(hash), "hash"};
     throw_errno("open chunk " + path.string());
   }
-  UniqueFd fd{raw_fd};
+  return UniqueFd{fd};
+}
+
+ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
+  const fs::path path = path_of(hash);
+  UniqueFd fd = open_chunk(path, hash);
   std::vector<std::uint8_t> file = read_all(fd.get(), kHeaderBytes + kMaxChunkSize + 4096, "chunk " + hash_hex(hash));
   if (file.size() < kHeaderBytes) throw corrupt(hash, "shorter than its header");
   wire::FieldReader r{std::span<const std::uint8_t>{file}.first(kHeaderBytes)};
@@ -175,12 +180,7 @@ std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uin
   };
   if (auto hit = cached(hash)) return cut(*hit);
   const fs::path path = path_of(hash);
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (raw_fd < 0) {
-    if (errno == ENOENT) throw Error{ErrorCode::kNotFound, "no such chunk: " + hash_hex(hash), "hash"};
-    throw_errno("open chunk " + path.string());
-  }
-  UniqueFd fd{raw_fd};
+  UniqueFd fd = open_chunk(path, hash);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw_errno("stat chunk " + path.string());
   if (st.st_size < static_cast<off_t>(kHeaderBytes) || st.st_size > static_cast<off_t>(kHeaderBytes + kMaxChunkSize)) {

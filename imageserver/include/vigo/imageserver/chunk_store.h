@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "vigo/common/manifest.h"
+#include "vigo/common/unique_fd.h"
 #include "vigo/common/wire_messages.h"
 
 namespace vigo::imageserver {
@@ -95,6 +96,7 @@ class ChunkStore {
     std::shared_ptr<const std::vector<std::uint8_t>> raw;
   };
   Loaded load(const ChunkHash& hash, bool want_stored);
+  static UniqueFd open_chunk(const std::filesystem::path& path, const ChunkHash& hash);
   std::shared_ptr<const std::vector<std::uint8_t>> cached(const ChunkHash& hash);
   void remember(const ChunkHash& hash, std::shared_ptr<const std::vector<std::uint8_t>> raw);
   void forget(const ChunkHash& hash);
