@@ -90,11 +90,18 @@ BEGIN
 END $$;
 
 -- One claim attempt for placement: the VM id, or NULL when the host lost
--- its room (or went down) since it was chosen.
+-- its room (or went down) since it was chosen, or, without p_wait, when
+-- another transaction holds it. Runs as a subtransaction, so a failed
+-- attempt releases the host's row lock: a placement holds at most one host
+-- lock at a time and cannot deadlock with another.
 CREATE FUNCTION gis.try_claim(p_host bigint, p_workspace bigint, p_name text, p_vcpus integer,
-                              p_memory_mb bigint, p_disk_gb bigint, p_profile bigint) RETURNS bigint
-LANGUAGE plpgsql AS $$
+                              p_memory_mb bigint, p_disk_gb bigint, p_profile bigint, p_wait boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
+  IF NOT p_wait THEN
+    PERFORM 1 FROM gis.hosts WHERE id = p_host FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+  END IF;
   RETURN gis.claim_on_host(p_host, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile);
 EXCEPTION WHEN SQLSTATE 'VG001' OR check_violation THEN
   RETURN NULL;
@@ -102,7 +109,7 @@ END $$;
 
 -- Placement: the hosts that fit (query 1's filter, plus the workspace's own
 -- constraints) in policy order, each tried with the atomic claim until one
--- takes the VM. Rows locked by a concurrent placement are skipped, not
+-- takes the VM. Hosts locked by a concurrent placement are skipped, not
 -- waited for, so many placements run at once without queueing on the
 -- emptiest host; the CHECK on gis.hosts makes overcommit impossible anyway.
 --   p_policy          'spread' (emptiest first) or 'pack' (fullest that fits)
@@ -128,6 +135,7 @@ DECLARE
   v_avoid bigint[] := '{}';
   v_vm bigint;
   v_pass integer;
+  v_seen integer;
   h record;
 BEGIN
   PERFORM gis.check_range('vcpus', p_vcpus, 1, 1024);
@@ -167,26 +175,33 @@ BEGIN
   END IF;
 
   -- The order is a scan of the index on free memory (hosts_up_by_free_memory)
-  -- that stops at the first rows that fit, not a sort of every host. Pass 1
-  -- skips hosts other placements hold locked (so concurrent placements fan
-  -- out); pass 2, only when pass 1 placed nothing, waits for them (so a small
-  -- grid under load does not report "no room" that exists).
-  FOR v_pass IN 1..2 LOOP
+  -- that stops at the first rows that fit, not a sort of every host. The
+  -- candidates are read without locks; pass 1 skips a host another placement
+  -- holds (so concurrent placements fan out); later passes, only while
+  -- nothing is placed, read the candidates afresh and wait for a held host
+  -- (so a grid under many concurrent placements does not report "no room"
+  -- that exists: the 16 candidates of one pass may all fill up meanwhile).
+  -- Passes end when one finds no candidate at all. Each attempt locks one
+  -- host (gis.try_claim).
+  FOR v_pass IN 1..8 LOOP
+    v_seen := 0;
     FOR h IN EXECUTE format(
       'SELECT hh.id, hh.name FROM gis.hosts hh
         WHERE hh.state = ''up'' AND hh.free_memory_mb >= $1 AND hh.free_vcpus >= $2 AND hh.free_disk_gb >= $3
           AND hh.arch = $4 AND hh.labels @> $5 AND ($6::bigint IS NULL OR hh.network_id = $6)
           AND NOT (hh.id = ANY ($7))
-        ORDER BY hh.free_memory_mb %s LIMIT 16 FOR NO KEY UPDATE %s',
-      CASE WHEN p_policy = 'pack' THEN 'ASC' ELSE 'DESC' END, CASE WHEN v_pass = 1 THEN 'SKIP LOCKED' ELSE '' END)
+        ORDER BY hh.free_memory_mb %s LIMIT 16',
+      CASE WHEN p_policy = 'pack' THEN 'ASC' ELSE 'DESC' END)
       USING p_memory_mb, p_vcpus, p_disk_gb, p_arch, p_labels, v_network, v_avoid
     LOOP
-      v_vm := gis.try_claim(h.id, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile);
+      v_seen := v_seen + 1;
+      v_vm := gis.try_claim(h.id, p_workspace, p_name, p_vcpus, p_memory_mb, p_disk_gb, p_profile, v_pass > 1);
       IF v_vm IS NOT NULL THEN
         RETURN QUERY SELECT v_vm, h.id, h.name;
         RETURN;
       END IF;
     END LOOP;
+    EXIT WHEN v_seen = 0;
   END LOOP;
 
   IF NOT EXISTS (SELECT 1 FROM gis.hosts hh WHERE hh.state <> 'retired' AND hh.arch = p_arch
