@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test support for OpenSSH: a real sshd on loopback with throwaway keys (an
-// ed25519 host key and one client key, made by ssh-keygen in a temporary
-// directory), no configuration file, key authentication only. It runs as a
-// vigo::Subprocess, so it dies with the test process, and the destructor
-// stops it even when the test failed. SshChannel runs one command through the
+// Test support for OpenSSH: a real sshd on loopback (vigo::LocalSshd) with
+// throwaway keys in a temporary directory. It dies with the test process,
+// and the destructor stops it even when the test failed. SshChannel runs one command through the
 // system's ssh client and exposes its stdin/stdout as descriptors, the way
 // vigo-fs will reach vigo-imaged. Not thread-safe (one test owns each).
 #pragma once
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "support/pg_fixture.h"
+#include "vigo/common/local_sshd.h"
 #include "vigo/common/subprocess.h"
 
 namespace vigo::testing {
@@ -22,28 +21,26 @@ namespace vigo::testing {
 class SshdFixture {
  public:
   SshdFixture();  // starts sshd; throws if it does not accept connections
-  ~SshdFixture();
   SshdFixture(const SshdFixture&) = delete;
   SshdFixture& operator=(const SshdFixture&) = delete;
 
-  [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] const std::filesystem::path& client_key() const { return client_key_; }
+  [[nodiscard]] std::uint16_t port() const { return sshd_.port(); }
+  [[nodiscard]] std::filesystem::path client_key() const { return sshd_.client_key(); }
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_.path(); }
   // argv for `ssh ... root@127.0.0.1 <remote_command>`.
-  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const;
+  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const {
+    return sshd_.ssh_argv(remote_command);
+  }
   // sshd's log (for failure messages).
-  [[nodiscard]] std::string log() const;
+  [[nodiscard]] std::string log() const { return sshd_.log(); }
   // Stops the listening sshd (sessions already open live on in their own
   // sshd processes) and starts it again on the same port.
-  void stop();
-  void restart();
+  void stop() { sshd_.stop(); }
+  void restart() { sshd_.restart(); }
 
  private:
-  bool launch();  // starts sshd on port_; false if it did not come up
   TempDir dir_{"vigo-sshd"};
-  std::filesystem::path client_key_;
-  std::uint16_t port_ = 0;
-  std::unique_ptr<Subprocess> sshd_;
+  LocalSshd sshd_;
 };
 
 // One `ssh` process running a remote command; the test talks to it through

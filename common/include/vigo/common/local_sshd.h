@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// LocalSshd: a real OpenSSH sshd listening on 127.0.0.1 only, configured on
+// its command line (no configuration file), key authentication only, with
+// its own ed25519 host key and one client key in a directory the caller
+// owns. Keys already in the directory are reused, so a state directory keeps
+// the same identity across restarts (the local stack of `vigo up`); the test
+// fixture gives it a temporary directory. sshd runs as a Subprocess, so it
+// dies with its parent; the destructor stops it. ssh_argv() is the system
+// ssh client's command line that reaches it, trusting exactly its host key
+// (a known_hosts file in the directory). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vigo/common/subprocess.h"
+
+namespace vigo {
+
+class LocalSshd {
+ public:
+  // Makes missing keys and starts sshd on a free port (port 0) or on `port`;
+  // kUnavailable when it does not accept connections within 10 s.
+  explicit LocalSshd(std::filesystem::path dir, std::uint16_t port = 0);
+  ~LocalSshd();
+  LocalSshd(const LocalSshd&) = delete;
+  LocalSshd& operator=(const LocalSshd&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  [[nodiscard]] std::filesystem::path client_key() const { return dir_ / "client_key"; }
+  // argv for `ssh ... root@127.0.0.1 <remote_command>` (the current user's
+  // name when not root).
+  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const;
+  // sshd's log (for error messages).
+  [[nodiscard]] std::string log() const;
+  // Stops the listening sshd (sessions already open live on in their own
+  // sshd processes) and starts it again on the same port.
+  void stop();
+  void restart();
+
+ private:
+  bool launch();  // starts sshd on port_; false if it did not come up
+  std::filesystem::path dir_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Subprocess> sshd_;
+};
+
+}  // namespace vigo
