@@ -37,4 +37,11 @@ PublishedImage StorePublisher::publish(const std::filesystem::path& file, const 
   }
 }
 
+void StorePublisher::remove(const std::string& name, std::uint32_t version) {
+  const std::string spec = name + "@" + std::to_string(version);
+  const RunResult r = run_command({imaged_.string(), "delete", "--root", store_.string(), "--json", spec}, timeout_);
+  if (r.exit_code == 3) throw Error{ErrorCode::kNotFound, "the image server has no " + spec, "image"};
+  if (r.exit_code != 0) throw Error{ErrorCode::kInternal, "deleting " + spec + " failed: " + r.output};
+}
+
 }  // namespace vigo::scheduler

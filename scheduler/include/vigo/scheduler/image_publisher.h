@@ -5,8 +5,10 @@
 // `vigo-imaged publish --root STORE --json` (the catalog's own locking makes
 // it safe next to a serving vigo-imaged); chunks already in the store are not
 // written again, so a checkpoint costs only the chunks that changed.
-// Errors: vigo::Error kNotFound (no file), kInternal with vigo-imaged's
-// message. Thread-safe (each call is its own process).
+// remove() deletes one version from the store (`vigo-imaged delete`, which
+// collects the chunks no other image or open reader uses).
+// Errors: vigo::Error kNotFound (no file, no such version), kInternal with
+// vigo-imaged's message. Thread-safe (each call is its own process).
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,7 @@ class ImagePublisher {
  public:
   virtual ~ImagePublisher() = default;
   virtual PublishedImage publish(const std::filesystem::path& file, const std::string& name) = 0;
+  virtual void remove(const std::string& name, std::uint32_t version) = 0;
   // The GIS name of the image server the images land on.
   [[nodiscard]] virtual std::string server_name() const = 0;
 };
@@ -39,6 +42,7 @@ class StorePublisher : public ImagePublisher {
                  std::chrono::seconds timeout = std::chrono::seconds{600})
       : imaged_(std::move(imaged)), store_(std::move(store)), server_(std::move(server_name)), timeout_(timeout) {}
   PublishedImage publish(const std::filesystem::path& file, const std::string& name) override;
+  void remove(const std::string& name, std::uint32_t version) override;
   [[nodiscard]] std::string server_name() const override { return server_; }
 
  private:

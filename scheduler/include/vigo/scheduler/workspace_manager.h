@@ -149,6 +149,13 @@ class WorkspaceManager {
   // Returns the workspace id once its VMs are placed and queued.
   std::int64_t create(const WorkspaceRequest& request);
   [[nodiscard]] WorkspaceStatus status(std::int64_t workspace);
+  // Every workspace (of `owner` when given) that is not deleted, by id; with
+  // include_deleted, deleted ones too.
+  [[nodiscard]] std::vector<WorkspaceStatus> list(const std::optional<std::string>& owner,
+                                                  bool include_deleted = false);
+  // The last max_bytes of a VM's serial console (what the guest printed);
+  // empty when the VM has no console file on a host this manager drives.
+  [[nodiscard]] std::string console_tail(std::int64_t vm, std::size_t max_bytes);
   // Waits until no VM of the workspace is on its way (pending, preparing,
   // starting, stopping) or the deadline; returns the status then.
   WorkspaceStatus wait(std::int64_t workspace, std::chrono::steady_clock::time_point deadline);

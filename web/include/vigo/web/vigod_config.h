@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// VigodConfig: vigod's settings from its TOML file (with VIGO_* environment
+// and flag overrides, common/config.h), checked as a whole before anything
+// starts. Keys (docs/operations.md has the full table):
+//   [database] url (required), pool
+//   [api] listen ("127.0.0.1:8443"), cert, key (required), io_threads,
+//         handler_threads, rate_per_token, burst_per_token, body_limit_kib
+//   [scheduler] profiles_dir, domain_prefix, readiness_timeout_s,
+//         reconcile_interval_s, checkpoint_tick_s, accelerator (tcg|kvm)
+//   [imageserver] name, store, imaged
+//   [host] name, uri, images_dir, state_dir   (absent: a GIS-only vigod)
+//   [log] level
+// Errors are kInvalidArgument naming the key. Plain value.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "vigo/common/config.h"
+#include "vigo/web/api.h"
+#include "vigo/web/https_server.h"
+
+namespace vigo::web {
+
+struct VigodHost {
+  std::string name, uri;
+  std::filesystem::path images_dir, state_dir;
+};
+
+struct VigodConfig {
+  std::string database_url;
+  std::size_t database_pool = 8;
+  ServerOptions server;
+  ApiOptions api;
+  std::optional<VigodHost> host;
+  std::filesystem::path profiles_dir;
+  std::string domain_prefix = "vigo-";
+  std::chrono::seconds readiness_timeout{180};
+  std::chrono::seconds reconcile_interval{60};
+  std::chrono::seconds checkpoint_tick{5};
+  std::string accelerator = "tcg";
+  std::string image_server;            // GIS name
+  std::filesystem::path store;         // vigo-imaged's --root, for publishing checkpoints
+  std::filesystem::path imaged;        // the vigo-imaged binary
+  std::string log_level = "info";
+};
+
+[[nodiscard]] VigodConfig read_vigod_config(const Config& config);
+
+}  // namespace vigo::web

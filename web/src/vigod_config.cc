@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vigo/web/vigod_config.h"
+
+#include <unistd.h>
+
+#include "vigo/common/error.h"
+#include "vigo/common/names.h"
+
+namespace vigo::web {
+namespace {
+
+std::string required(const Config& c, std::string_view key) {
+  auto v = c.get_string(key);
+  if (!v || v->empty()) throw invalid_argument(std::string{key}, "is required");
+  return *v;
+}
+
+std::filesystem::path absolute_path(const Config& c, std::string_view key) {
+  std::filesystem::path p = required(c, key);
+  if (!p.is_absolute()) throw invalid_argument(std::string{key}, "'" + p.string() + "' must be an absolute path");
+  return p;
+}
+
+// The directory of the running executable (for the default vigo-imaged).
+std::filesystem::path self_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path{} : exe.parent_path();
+}
+
+}  // namespace
+
+VigodConfig read_vigod_config(const Config& c) {
+  VigodConfig v;
+  v.database_url = required(c, "database.url");
+  v.database_pool = static_cast<std::size_t>(c.get_int("database.pool", 8, 1, 256));
+
+  const std::string listen = c.get_string("api.listen", "127.0.0.1:8443");
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw invalid_argument("api.listen", "'" + listen + "' is not address:port");
+  }
+  v.server.address = listen.substr(0, colon);
+  if (v.server.address.size() > 2 && v.server.address.front() == '[' && v.server.address.back() == ']') {
+    v.server.address = v.server.address.substr(1, v.server.address.size() - 2);
+  }
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    throw invalid_argument("api.listen", "'" + listen + "' has a bad port");
+  }
+  v.server.port = static_cast<std::uint16_t>(std::stoi(port));
+  v.server.cert_file = absolute_path(c, "api.cert");
+  v.server.key_file = absolute_path(c, "api.key");
+  v.server.io_threads = static_cast<int>(c.get_int("api.io_threads", 2, 1, 64));
+  v.server.handler_threads = static_cast<int>(c.get_int("api.handler_threads", 8, 1, 256));
+  v.server.body_limit = static_cast<std::size_t>(c.get_int("api.body_limit_kib", 1024, 1, 64 * 1024)) * 1024;
+  v.api.rate_per_token = static_cast<double>(c.get_int("api.rate_per_token", 200, 1, 1'000'000));
+  v.api.burst_per_token = static_cast<double>(c.get_int("api.burst_per_token", 400, 1, 1'000'000));
+
+  v.log_level = c.get_string("log.level", "info");
+
+  if (c.get_string("host.name")) {
+    VigodHost h;
+    h.name = required(c, "host.name");
+    validate_name("host.name", h.name);
+    h.uri = c.get_string("host.uri", "qemu:///system");
+    h.images_dir = absolute_path(c, "host.images_dir");
+    h.state_dir = absolute_path(c, "host.state_dir");
+    v.host = std::move(h);
+    v.profiles_dir = absolute_path(c, "scheduler.profiles_dir");
+    v.image_server = required(c, "imageserver.name");
+    v.store = absolute_path(c, "imageserver.store");
+    v.imaged = c.get_string("imageserver.imaged", (self_dir() / ".." / "imageserver" / "vigo-imaged").string());
+    if (access(v.imaged.c_str(), X_OK) != 0) {
+      throw invalid_argument("imageserver.imaged", "'" + v.imaged.string() + "' is not an executable");
+    }
+    // Image uploads go next to the host's VM files unless said otherwise.
+    v.api.upload_dir = c.get_string("api.upload_dir") ? absolute_path(c, "api.upload_dir")
+                                                    : v.host->state_dir / "uploads";
+    v.api.max_upload_bytes = static_cast<std::uint64_t>(c.get_int("api.max_upload_gib", 64, 1, 1 << 20)) << 30;
+    v.api.max_uploads_per_user = static_cast<int>(c.get_int("api.max_uploads_per_user", 4, 1, 1000));
+  }
+  v.domain_prefix = c.get_string("scheduler.domain_prefix", "vigo-");
+  if (v.domain_prefix.empty() || v.domain_prefix.size() > 32 ||
+      v.domain_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
+    throw invalid_argument("scheduler.domain_prefix", "must be 1-32 characters of a-z, 0-9, '-', '_'");
+  }
+  v.readiness_timeout = std::chrono::seconds{c.get_int("scheduler.readiness_timeout_s", 180, 5, 3600)};
+  v.reconcile_interval = std::chrono::seconds{c.get_int("scheduler.reconcile_interval_s", 60, 0, 86400)};
+  v.checkpoint_tick = std::chrono::seconds{c.get_int("scheduler.checkpoint_tick_s", 5, 0, 3600)};
+  v.accelerator = c.get_string("scheduler.accelerator", "tcg");
+  if (v.accelerator != "tcg" && v.accelerator != "kvm") {
+    throw invalid_argument("scheduler.accelerator", "must be \"tcg\" or \"kvm\"");
+  }
+  return v;
+}
+
+}  // namespace vigo::web
