@@ -22,8 +22,10 @@ done
 say() { echo "setup: $*"; }
 
 # postgresql-15 is the package that ships /usr/lib/postgresql/15/bin here;
-# the last line is what guest/build.sh needs (depmod is in kmod, mke2fs and
-# debugfs in e2fsprogs).
+# cpio..e2fsprogs is what guest/build.sh needs (depmod is in kmod, mke2fs and
+# debugfs in e2fsprogs); nodejs and chromium run the portal's end-to-end
+# test (web/e2e, playwright-core from the npm registry drives Debian's
+# Chromium).
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
@@ -35,6 +37,7 @@ packages=(
   openssh-server openssh-client sshfs
   libboost1.81-dev wrk
   cpio busybox-static kmod e2fsprogs
+  nodejs chromium
 )
 
 missing=()
@@ -56,6 +59,23 @@ else
   say "all ${#packages[@]} packages present"
 fi
 
+# Debian's nodejs ships npm separately (NodeSource's includes it).
+if ! command -v npm > /dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: npm is missing (run as root to install)" >&2
+    exit 1
+  fi
+  say "installing npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+fi
+
+# The portal's end-to-end test's node modules, exactly as locked.
+if [[ ! -d web/e2e/node_modules/playwright-core || web/e2e/package-lock.json -nt web/e2e/node_modules ]]; then
+  say "installing web/e2e's node modules (npm ci)"
+  (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  touch web/e2e/node_modules
+fi
+
 if ((build == 0)); then
   say "skipping build (--no-build)"
   exit 0
@@ -65,6 +85,6 @@ if [[ ! -f build/CMakeCache.txt || ! -f build/build.ninja ]]; then
   say "configuring build/"
   cmake -S . -B build -G Ninja
 fi
-say "building (-j2)"
-cmake --build build -j2
+say "building (-j2), with the demo guest"
+cmake --build build -j2 --target all vigo-guest
 say "done"

@@ -30,10 +30,14 @@ int run(int argc, char** argv) {
   app.add_option("--config", ctx.options.config_file, "Configuration file (TOML; default $VIGO_CONFIG or the local stack's)");
   app.add_option("--db", ctx.options.db_url, "PostgreSQL URL or libpq connection string (database.url)");
   app.add_option("--log-level", ctx.options.log_level, "debug, info, warn or error");
+  app.add_option("--api", ctx.options.api_url, "vigod's URL, https://HOST:PORT (api.url)");
+  app.add_option("--token", ctx.options.token, "API bearer token (api.token; or VIGO_TOKEN)");
   app.add_flag("--json", ctx.options.json, "Print results as JSON");
   add_db_commands(app, ctx);
   add_gis_commands(app, ctx);
   add_up_command(app, ctx);
+  add_workspace_commands(app, ctx);
+  add_image_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -12,5 +12,7 @@ namespace vigo::cli {
 void add_db_commands(CLI::App& app, Context& ctx);
 void add_gis_commands(CLI::App& app, Context& ctx);
 void add_up_command(CLI::App& app, Context& ctx);
+void add_workspace_commands(CLI::App& app, Context& ctx);
+void add_image_commands(CLI::App& app, Context& ctx);
 
 }  // namespace vigo::cli

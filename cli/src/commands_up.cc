@@ -1,25 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-// `vigo up`: the local stack. At this stage: a private PostgreSQL cluster in
-// the state directory (or --db for an existing server), the schema migrated,
-// the demo grid loaded, the example compositional queries answered; then it
-// stays up until Ctrl-C (or exits at once with --once) and stops the cluster.
-// A second run reuses the state directory and is fast.
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
+// `vigo up`: the whole local stack (local_stack.h): PostgreSQL, sshd with
+// vigo-imaged, the vigo-fs mount, vigod, this machine as a host, the demo
+// guest published and a workspace of the demo user running; then the portal
+// URL, the demo token and commands to try. Stays up until Ctrl-C (or stops
+// at once with --once) and stops everything it started, leaving no process,
+// mount, domain or claim. --gis-only: just the GIS with the demo grid and
+// the answers of the example compositional queries. A second run reuses the
+// state directory and is fast.
 #include <iostream>
 #include <memory>
-#include <optional>
 
 #include "commands.h"
 #include "demo.h"
+#include "local_stack.h"
 #include "vigo/common/error.h"
-#include "vigo/common/log.h"
 #include "vigo/common/shutdown.h"
-#include "vigo/gis/local_cluster.h"
-#include "vigo/gis/migrator.h"
-#include "vigo/gis/pg_support.h"
+#include "vigo/gis/database.h"
 
 namespace vigo::cli {
 namespace {
@@ -27,82 +23,68 @@ namespace {
 struct UpArgs {
   std::string state_dir;
   bool once = false;
+  bool gis_only = false;
+  bool no_workspace = false;
+  int api_port = 8443;
+  std::string accelerator = "tcg";
+  std::string domain_prefix = "vigo-";
+  int ready_timeout_s = 300;
 };
 
-bool database_exists(const std::string& conninfo, const std::string& name) {
-  try {
-    pqxx::connection conn{conninfo};
-    pqxx::read_transaction txn{conn};
-    return !txn.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", name).empty();
-  } catch (...) {
-    gis::rethrow_as_vigo_error("vigo up");
+void print_tour(const LocalStackInfo& info, const std::filesystem::path& state) {
+  std::cout << "\nThe local stack is up.\n"
+            << "  portal:     " << info.api_url << "/   (sign in with the demo token; the certificate is "
+            << info.ca_file.string() << ")\n"
+            << "  demo token: " << info.demo_token << "\n"
+            << "  admin token in " << (state / "tokens" / "admin").string() << "\n"
+            << "  database:   psql \"" << info.database_url << "\"\n"
+            << "Try:\n"
+            << "  build/cli/vigo ws list\n";
+  if (info.demo_workspace) {
+    std::cout << "  build/cli/vigo ws console " << *info.demo_workspace << "\n"
+              << "  build/cli/vigo ws checkpoint " << *info.demo_workspace << " --name first\n";
   }
-}
-
-void write_config(const std::filesystem::path& file, const std::string& url) {
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    // TOML basic string: escape backslashes and quotes.
-    std::string escaped;
-    for (char c : url) {
-      if (c == '\\' || c == '"') escaped += '\\';
-      escaped += c;
-    }
-    out << "# Written by `vigo up`: how the vigo commands reach this local stack.\n"
-        << "[database]\nurl = \"" << escaped << "\"\n";
-    if (!out.flush()) throw_errno("write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, file);
 }
 
 int run_up(Context& ctx, const UpArgs& args) {
   ShutdownSignal shutdown;
-  const std::filesystem::path state = args.state_dir.empty() ? default_state_dir() : std::filesystem::path{args.state_dir};
-  std::filesystem::create_directories(state);
-  std::filesystem::permissions(state, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                                          std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                                          std::filesystem::perms::others_exec);
-
-  std::optional<gis::LocalCluster> cluster;
-  std::string url;
-  // Only an explicit --db or VIGO_DATABASE_URL replaces the private cluster:
-  // the state directory's own vigo.toml points at that cluster.
+  LocalStackOptions o;
+  o.state_dir = args.state_dir.empty() ? default_state_dir() : std::filesystem::path{args.state_dir};
+  // Only an explicit --db or VIGO_DATABASE_URL replaces the private cluster.
   const char* env_url = std::getenv("VIGO_DATABASE_URL");
-  if (!ctx.options.db_url.empty() || (env_url != nullptr && *env_url != '\0')) {
-    url = ctx.options.db_url.empty() ? std::string{env_url} : ctx.options.db_url;
-    std::cout << "using the database given by " << (ctx.options.db_url.empty() ? "VIGO_DATABASE_URL" : "--db")
-              << "\n";
-  } else {
-    gis::LocalClusterOptions options;
-    options.data_dir = state / "pg";
-    options.settings = {{"shared_buffers", "128MB"}};
-    std::cout << "starting PostgreSQL in " << options.data_dir.string() << " ..." << std::flush;
-    cluster.emplace(gis::LocalCluster::start(options));
-    std::cout << " up\n";
-    if (!database_exists(cluster->connection_string(), "vigo")) cluster->create_database("vigo");
-    url = cluster->connection_string("vigo");
+  o.database_url = !ctx.options.db_url.empty() ? ctx.options.db_url : (env_url != nullptr ? env_url : "");
+  o.api_port = static_cast<std::uint16_t>(args.api_port);
+  o.accelerator = args.accelerator;
+  o.domain_prefix = args.domain_prefix;
+  o.gis_only = args.gis_only;
+  o.demo_workspace = !args.no_workspace;
+  o.ready_timeout = std::chrono::seconds{args.ready_timeout_s};
+  LocalStack stack{o, std::cout};
+  try {
+    stack.start();
+  } catch (...) {
+    std::cout << "\nvigo up failed; stopping what started\n" << std::flush;
+    stack.stop();
+    throw;  // app.cc prints the error and picks the exit code
   }
-
-  auto applied = gis::Migrator{url}.migrate();
-  std::cout << (applied.empty() ? "schema up to date\n"
-                                : "applied " + std::to_string(applied.size()) + " migrations\n");
-  if (cluster) write_config(state / "vigo.toml", url);
-
-  gis::Database db{gis::DatabaseOptions{url, 2}};
-  std::cout << (ensure_demo_grid(db) ? "loaded the demo grid\n" : "reusing the grid already in the GIS\n");
-  print_example_queries(db, std::cout);
-
-  std::cout << "\nThe GIS is up. Try:\n"
-            << "  psql \"" << url << "\" -c 'SELECT * FROM gis.machines LIMIT 10'\n"
-            << "  build/cli/vigo gis hosts-that-fit --memory-mb 2048 --policy pack --limit 3\n"
-            << "  build/cli/vigo gis vm-sets --n 4 --min-memory-mb 512 --max-memory-mb 1024 --seed 0.3\n"
-            << "  build/cli/vigo gis capacity --by network\n";
-  if (args.once) return 0;
-  std::cout << "Press Ctrl-C to stop.\n" << std::flush;
-  shutdown.wait();
-  std::cout << "\nstopping ...\n";
-  if (cluster) cluster->stop();
+  const auto& info = stack.info();
+  if (args.gis_only) {
+    gis::Database demo{gis::DatabaseOptions{info.demo_database_url, 1}};
+    print_example_queries(demo, std::cout);
+    std::cout << "\nThe GIS is up. Try:\n"
+              << "  psql \"" << info.demo_database_url << "\" -c 'SELECT * FROM gis.machines LIMIT 10'\n"
+              << "  build/cli/vigo gis hosts-that-fit --memory-mb 2048 --policy pack --limit 3\n"
+              << "  build/cli/vigo gis vm-sets --n 4 --min-memory-mb 512 --max-memory-mb 1024 --seed 0.3\n"
+              << "  build/cli/vigo gis capacity --by network\n";
+  } else {
+    print_tour(info, o.state_dir);
+  }
+  if (!args.once) {
+    std::cout << "Press Ctrl-C to stop.\n" << std::flush;
+    shutdown.wait();
+  }
+  std::cout << "\nstopping ...\n" << std::flush;
+  stack.stop();
   std::cout << "stopped\n";
   return 0;
 }
@@ -111,10 +93,19 @@ int run_up(Context& ctx, const UpArgs& args) {
 
 void add_up_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<UpArgs>();
-  auto* up = app.add_subcommand("up", "Start the local stack and keep it up until Ctrl-C");
+  auto* up = app.add_subcommand("up", "Start the whole local stack and keep it up until Ctrl-C");
   up->add_option("--state-dir", args->state_dir, "Where the stack keeps its state (default: " +
                                                       default_state_dir().string() + ")");
-  up->add_flag("--once", args->once, "Set up, print the answers and stop again");
+  up->add_flag("--once", args->once, "Start everything, print the tour and stop again");
+  up->add_flag("--gis-only", args->gis_only, "Only the GIS: PostgreSQL, the demo grid and example queries");
+  up->add_flag("--no-workspace", args->no_workspace, "Do not create and wait for the demo workspace");
+  up->add_option("--api-port", args->api_port, "vigod's HTTPS port on 127.0.0.1 (0: a free one)")
+      ->check(CLI::Range(0, 65535));
+  up->add_option("--accelerator", args->accelerator, "tcg or kvm")->check(CLI::IsMember({"tcg", "kvm"}));
+  up->add_option("--domain-prefix", args->domain_prefix,
+                 "Prefix of vigod's libvirt domain names (two stacks on one libvirt need different ones)");
+  up->add_option("--ready-timeout", args->ready_timeout_s, "Seconds the demo workspace may take to run")
+      ->check(CLI::Range(10, 3600));
   up->callback([&ctx, args] { run_up(ctx, *args); });
 }
 

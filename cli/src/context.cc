@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
@@ -58,6 +59,34 @@ gis::Database& Context::database() {
         database_url(), static_cast<std::size_t>(config().get_int("database.pool_size", 2, 1, 64))});
   }
   return *db_;
+}
+
+web::ApiClient& Context::api() {
+  if (api_) return *api_;
+  web::ApiClientOptions o;
+  o.url = !options.api_url.empty() ? options.api_url : config().get_string("api.url", "");
+  if (o.url.empty()) {
+    throw Error{ErrorCode::kInvalidArgument,
+                "invalid api.url: not set (use --api URL, a config file, or start the local stack with `vigo up`)",
+                "api.url"};
+  }
+  o.ca_file = config().get_string("api.ca", "");
+  o.token = options.token;
+  if (const char* env = std::getenv("VIGO_TOKEN"); o.token.empty() && env != nullptr) o.token = env;
+  if (o.token.empty()) o.token = config().get_string("api.token", "");
+  if (o.token.empty()) {
+    if (const auto file = config().get_string("api.token_file"); file && !file->empty()) {
+      std::ifstream in{*file};
+      if (!in) throw Error{ErrorCode::kNotFound, "invalid api.token_file: cannot read " + *file, "api.token_file"};
+      std::getline(in, o.token);
+    }
+  }
+  if (o.token.empty()) {
+    throw Error{ErrorCode::kInvalidArgument, "no API token (use --token, VIGO_TOKEN, api.token or api.token_file)",
+                "api.token"};
+  }
+  api_ = std::make_unique<web::ApiClient>(std::move(o));
+  return *api_;
 }
 
 }  // namespace vigo::cli
