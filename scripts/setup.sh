@@ -25,7 +25,8 @@ say() { echo "setup: $*"; }
 # cpio..e2fsprogs is what guest/build.sh needs (depmod is in kmod, mke2fs and
 # debugfs in e2fsprogs); nodejs and chromium run the portal's end-to-end
 # test (web/e2e, playwright-core from the npm registry drives Debian's
-# Chromium).
+# Chromium); clang and its runtime (libFuzzer, sanitizers) build the
+# fuzz targets (scripts/fuzz.sh).
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
@@ -38,6 +39,7 @@ packages=(
   libboost1.81-dev wrk
   cpio busybox-static kmod e2fsprogs
   nodejs chromium
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -68,6 +68,13 @@ TEST(JsonFields, IntegerBoundsAreInclusive) {
   EXPECT_EQ(f.integer("zero", 0, 0), 0);
 }
 
+// A huge unsigned value against a negative upper bound (found by
+// fuzz/fuzz_json_fields.cc): refused, not wrapped into range.
+TEST(JsonFields, AHugeUnsignedValueIsRefusedUnderANegativeBound) {
+  auto f = JsonFields::parse(R"({"x": 18446744073709551615})");
+  EXPECT_EQ(error_of([&] { (void)f.integer("x", -10, -1); }).field(), "x");
+}
+
 TEST(JsonFields, AbsentAndNullFieldsAreEmpty) {
   auto f = JsonFields::parse(R"({"image": null})");
   EXPECT_FALSE(f.string("image").has_value());

@@ -68,7 +68,7 @@ std::optional<std::int64_t> JsonFields::integer(std::string_view key, std::int64
   const auto* v = take(key);
   if (v == nullptr) return std::nullopt;
   if (!v->is_number_integer()) throw invalid_argument(name(key), "must be an integer");
-  if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
+  if (v->is_number_unsigned() && (max < 0 || v->get<std::uint64_t>() > static_cast<std::uint64_t>(max))) {
     throw invalid_argument(name(key), "must be at most " + std::to_string(max));
   }
   const auto n = v->get<std::int64_t>();
