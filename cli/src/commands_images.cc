@@ -26,7 +26,8 @@ using Clock = std::chrono::steady_clock;
 void list_images(Context& ctx) {
   const std::vector<std::string> columns{"name", "version", "kind", "size_bytes", "owner", "image_server"};
   Table t{columns};
-  for (const auto& r : ctx.api().get("/v1/images")["images"]) {
+  const json images = ctx.api().get("/v1/images")["images"];  // a copy: the reply is a temporary
+  for (const auto& r : images) {
     t.add({r.value("name", ""), r["version"].get<std::int64_t>(), r.value("kind", ""),
            r["size_bytes"].get<std::int64_t>(), r.value("owner", ""), r.value("image_server", "")});
   }

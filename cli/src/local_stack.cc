@@ -238,7 +238,8 @@ struct LocalStack::Parts {
   void run_demo_workspace() {
     auto api = client(info.demo_token);
     std::optional<std::int64_t> id;
-    for (const auto& w : api.get("/v1/workspaces")["workspaces"]) {
+    const nlohmann::json existing = api.get("/v1/workspaces")["workspaces"];
+    for (const auto& w : existing) {
       if (w["name"] == "demo" && w["state"] != "failed") id = w["id"].get<std::int64_t>();
     }
     if (!id) {
@@ -343,9 +344,9 @@ void LocalStack::start() {
   p.find_binaries();
   p.check_libvirt();
   p.start_database();
+  p.start_sshd_and_store();  // also registers the users
   p.info.demo_token = ensure_token(*p.db, p.dir("tokens") / "demo", "demo");
   p.info.admin_token = ensure_token(*p.db, p.dir("tokens") / "admin", "admin");
-  p.start_sshd_and_store();
   p.start_vigo_fs();
   p.start_vigod();
   p.write_cli_config();

@@ -560,15 +560,16 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
   EXPECT_EQ(no_token.exit_code, 2) << no_token.output;
 
   // Deleting through the API leaves nothing.
-  for (const auto& w : alice.get("/v1/workspaces")["workspaces"]) {
+  const json all = alice.get("/v1/workspaces")["workspaces"];
+  for (const auto& w : all) {
     alice.del("/v1/workspaces/" + std::to_string(w["id"].get<std::int64_t>()));
   }
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   while (!alice.get("/v1/workspaces")["workspaces"].empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(200ms);
   }
-  EXPECT_TRUE(alice.get("/v1/workspaces")["workspaces"].empty());
-  EXPECT_TRUE(s.domains().empty());
+  EXPECT_TRUE(alice.get("/v1/workspaces")["workspaces"].empty()) << alice.get("/v1/workspaces").dump();
+  EXPECT_TRUE(s.domains().empty()) << ::testing::PrintToString(s.domains());
   EXPECT_EQ(s.count("SELECT coalesce(sum(alloc_memory_mb), 0) FROM gis.hosts"), 0);
 }
 

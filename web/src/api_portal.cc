@@ -11,7 +11,7 @@ namespace {
 Response asset(std::string_view body, std::string content_type) {
   Response r = Response::text(200, std::string{body}, std::move(content_type));
   r.headers.emplace_back("Content-Security-Policy",
-                         "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+                         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Cache-Control", "no-cache");
   return r;
