@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the bytes a client sends on one vigod connection (after
 // TLS), read the way web/src/https_server.cc reads them, then turned into
-// Requests the way its to_request does.
+// Requests by the server's own vigo::web::to_request (beast_request.h).
 //
 // The read is beast's http::request_parser<string_body> with the
 // ServerOptions default limits (header 16 KiB, body 1 MiB), eager, fed by
@@ -47,6 +47,7 @@
 
 #include "vigo/common/error.h"
 #include "vigo/web/api_error.h"
+#include "vigo/web/beast_request.h"
 #include "vigo/web/http.h"
 
 namespace {
@@ -65,24 +66,6 @@ constexpr int kMaxRequests = 64;
 [[noreturn]] void fail(const char* what, std::string_view detail = {}) {
   std::fprintf(stderr, "fuzz_http_request: %s: %.*s\n", what, static_cast<int>(detail.size()), detail.data());
   std::abort();
-}
-
-// Mirror of HttpsServer::Impl::to_request (web/src/https_server.cc), which
-// is private to that file. Keep the two in step.
-vigo::web::Request to_request(const http::request<http::string_body>& msg, const std::string& peer) {
-  vigo::web::Request r;
-  r.method = std::string{msg.method_string()};
-  vigo::web::Target t = vigo::web::parse_target(msg.target());
-  r.path = std::move(t.path);
-  r.query = std::move(t.query);
-  for (const auto& field : msg) {
-    std::string name{field.name_string()};
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    r.headers[std::move(name)] = std::string{field.value()};
-  }
-  r.body = msg.body();
-  r.peer = peer;
-  return r;
 }
 
 void check_request(const http::request<http::string_body>& msg, const vigo::web::Request& r) {
@@ -203,7 +186,7 @@ Outcome run_connection(std::string_view data, std::size_t piece) {
     const bool keep_alive = msg.keep_alive();
     std::optional<vigo::web::Request> request;
     try {
-      request = to_request(msg, "192.0.2.1:4711");
+      request = vigo::web::to_request(msg, "192.0.2.1:4711");
     } catch (const vigo::Error& e) {
       if (e.code() != vigo::ErrorCode::kInvalidArgument || e.field() != "target") fail("unexpected Error", e.what());
       const auto response = vigo::web::error_response(e);

@@ -17,6 +17,7 @@
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
 #include "vigo/web/api_error.h"
+#include "vigo/web/beast_request.h"
 
 namespace vigo::web {
 namespace {
@@ -122,22 +123,6 @@ struct HttpsServer::Impl {
       socket.set_option(tcp::no_delay(true));
       net::co_spawn(ioc, session(std::move(socket)), net::detached);
     }
-  }
-
-  Request to_request(const http::request<http::string_body>& msg, const std::string& peer) {
-    Request r;
-    r.method = std::string{msg.method_string()};
-    Target t = parse_target(msg.target());
-    r.path = std::move(t.path);
-    r.query = std::move(t.query);
-    for (const auto& field : msg) {
-      std::string name{field.name_string()};
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      r.headers[std::move(name)] = std::string{field.value()};
-    }
-    r.body = msg.body();
-    r.peer = peer;
-    return r;
   }
 
   // Runs the handler on the handler pool; never throws.
