@@ -439,6 +439,22 @@ class WorkspaceStack {
   std::unique_ptr<HttpsServer> server_;
 };
 
+// What a test with real guests needs, built in order: the image store and
+// vigo-fs mount, libvirt, the publisher, and the vigod over them.
+struct GuestStack {
+  GuestStack(const std::string& state_name, const std::string& domain_prefix)
+      : state{state_name},
+        hv{events, "qemu:///system"},
+        publisher{testing::imaged_path(), vfs.store(), "store"},
+        stack{vfs, state.path(), hv, publisher, domain_prefix + scheduler::random_uuid().substr(0, 8) + "-"} {}
+  testing::VfsFixture vfs;
+  testing::TempDir state;
+  scheduler::LibvirtEventLoop events;
+  scheduler::LibvirtHypervisor hv;
+  scheduler::StorePublisher publisher;
+  WorkspaceStack stack;
+};
+
 json wait_for_state(ApiClient& c, std::int64_t id, const std::string& want) {
   const auto deadline = std::chrono::steady_clock::now() + 240s;
   for (;;) {
@@ -455,12 +471,8 @@ RunResult vigo_cli(const fs::path& config, const std::string& token, std::vector
 }
 
 TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrivesIt) {
-  testing::VfsFixture vfs;
-  testing::TempDir state{"vigo-api-state"};
-  scheduler::LibvirtEventLoop events;
-  scheduler::LibvirtHypervisor hv{events, "qemu:///system"};
-  scheduler::StorePublisher publisher{testing::imaged_path(), vfs.store(), "store"};
-  WorkspaceStack s{vfs, state.path(), hv, publisher, "vigo-a" + scheduler::random_uuid().substr(0, 8) + "-"};
+  GuestStack g{"vigo-api-state", "vigo-a"};
+  auto& s = g.stack;
   auto alice = s.client(s.alice);
   auto bob = s.client(s.bob);
   auto admin = s.client(s.admin);
@@ -578,12 +590,9 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
 // sees, its bytes through the real vigo-fs mount, names that belong to
 // someone, deletion with its rules, and `vigo images` doing the same.
 TEST(ApiImages, UploadPublishSeeAndDeleteOwnImagesOnly) {
-  testing::VfsFixture vfs;
-  testing::TempDir state{"vigo-api-images"};
-  scheduler::LibvirtEventLoop events;
-  scheduler::LibvirtHypervisor hv{events, "qemu:///system"};
-  scheduler::StorePublisher publisher{testing::imaged_path(), vfs.store(), "store"};
-  WorkspaceStack s{vfs, state.path(), hv, publisher, "vigo-i" + scheduler::random_uuid().substr(0, 8) + "-"};
+  GuestStack g{"vigo-api-images", "vigo-i"};
+  auto& s = g.stack;
+  auto& vfs = g.vfs;
   auto alice = s.client(s.alice);
   auto bob = s.client(s.bob);
   auto admin = s.client(s.admin);
@@ -696,13 +705,9 @@ std::string spki_sha256_base64(const fs::path& cert_file) {
 // The portal in Debian's headless Chromium (web/e2e/portal_e2e.mjs, driven
 // by playwright-core): sign in, create a workspace, see it run, delete it.
 TEST(PortalE2e, SignInCreateSeeItRunAndDeleteInHeadlessChromium) {
-  testing::VfsFixture vfs;
-  testing::TempDir state{"vigo-portal-state"};
+  GuestStack g{"vigo-portal-state", "vigo-p"};
+  auto& s = g.stack;
   testing::TempDir shots{"vigo-portal-shots"};
-  scheduler::LibvirtEventLoop events;
-  scheduler::LibvirtHypervisor hv{events, "qemu:///system"};
-  scheduler::StorePublisher publisher{testing::imaged_path(), vfs.store(), "store"};
-  WorkspaceStack s{vfs, state.path(), hv, publisher, "vigo-p" + scheduler::random_uuid().substr(0, 8) + "-"};
   const fs::path script = fs::path{VIGO_SOURCE_DIR} / "web" / "e2e" / "portal_e2e.mjs";
   ASSERT_TRUE(fs::exists(script.parent_path() / "node_modules" / "playwright-core"))
       << "run scripts/setup.sh: it installs web/e2e's node modules";
