@@ -171,6 +171,15 @@ struct Api::Impl {
       }
     }
     RouteCall call{request, caller ? &*caller : nullptr, std::move(params)};
+    // Whatever a changing request did is done (or failed) when it returns:
+    // cached listings read before are stale from then on.
+    struct CountMutation {
+      ListingCache& cache;
+      bool changes;
+      ~CountMutation() {
+        if (changes) ++cache.mutations;
+      }
+    } count{*ctx.listings, route->info.method != "GET"};
     return route->fn(ctx, call);
   }
 };

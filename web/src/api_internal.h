@@ -4,8 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +18,28 @@
 #include "vigo/web/authenticator.h"
 
 namespace vigo::web {
+
+// Recent GET /v1/workspaces answers by owner ("*": everyone's), so that a
+// client polling its list costs no database round trip. An answer is
+// reused only while (1) no state change was heard since it was read
+// (EventHub::last(), fed by the GIS's notifications, also other vigods'),
+// (2) no request to this vigod that could change anything (any method but
+// GET and HEAD) has finished since, and (3) it is younger than max_age,
+// which bounds what the notifications do not carry (a column changed
+// without a state change, a listener that is reconnecting).
+struct ListingCache {
+  struct Entry {
+    std::string body;
+    std::uint64_t events = 0;
+    std::uint64_t mutations = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr std::chrono::milliseconds max_age{1000};
+  static constexpr std::size_t max_entries = 10'000;
+  std::atomic<std::uint64_t> mutations{0};
+  std::mutex mutex;
+  std::map<std::string, Entry, std::less<>> entries;  // GUARDED_BY(mutex)
+};
 
 struct ApiContext {
   gis::Database& db;
@@ -26,6 +51,7 @@ struct ApiContext {
   scheduler::ImagePublisher* images = nullptr;  // null: no publishing (503)
   class UploadStore* uploads = nullptr;         // with images
   std::shared_ptr<std::atomic<int>> open_event_streams = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<ListingCache> listings = std::make_shared<ListingCache>();
   // The manager, or kUnavailable.
   [[nodiscard]] scheduler::WorkspaceManager& workspaces() const;
 };

@@ -4,10 +4,12 @@
 // checkpoint, console tail.
 #include <charconv>
 #include <limits>
+#include <set>
 
 #include "api_internal.h"
 #include "vigo/common/error.h"
 #include "vigo/gis/queries.h"
+#include "vigo/web/event_hub.h"
 #include "vigo/web/json_fields.h"
 
 namespace vigo::web {
@@ -78,6 +80,19 @@ scheduler::WorkspaceRequest read_create(const RouteCall& call, JsonFields& f) {
   return r;
 }
 
+// Creates; an error about a placement field (from the scheduler or the
+// GIS, which know them by their short names) names it as the body does.
+std::int64_t create_workspace(ApiContext& ctx, const scheduler::WorkspaceRequest& r) {
+  try {
+    return ctx.workspaces().create(r);
+  } catch (const Error& e) {
+    static const std::set<std::string, std::less<>> kPlacement{"policy",         "labels",         "network",
+                                                                "same_network", "distinct_hosts", "future_id"};
+    if (!kPlacement.contains(e.field())) throw;
+    throw Error{e.code(), e.what(), "placement." + e.field()};
+  }
+}
+
 Response created(ApiContext& ctx, std::int64_t id) {
   auto r = Response::json(201, to_json(ctx.workspaces().status(id)));
   r.headers.emplace_back("Location", "/v1/workspaces/" + std::to_string(id));
@@ -94,16 +109,36 @@ Response list(ApiContext& ctx, RouteCall& call) {
   } else if (call.request.query_value("all") == "true") {
     throw Error{ErrorCode::kPermissionDenied, "only an administrator lists every user's workspaces", "all"};
   }
+  auto& manager = ctx.workspaces();
+  auto& cache = *ctx.listings;
+  const std::string key = owner ? "u:" + *owner : "*";
+  ctx.events->start();  // (once) so that state changes are heard
+  // What the answer would be checked against, read before the database is.
+  const auto events = ctx.events->last();
+  const auto mutations = cache.mutations.load();
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock{cache.mutex};
+    const auto it = cache.entries.find(key);
+    if (it != cache.entries.end() && it->second.events == events && it->second.mutations == mutations &&
+        now - it->second.at < ListingCache::max_age) {
+      return Response::text(200, it->second.body, "application/json");
+    }
+  }
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& s : ctx.workspaces().list(owner)) items.push_back(to_json(s));
-  return Response::json(200, {{"workspaces", items}});
+  for (const auto& s : manager.list(owner)) items.push_back(to_json(s));
+  Response r = Response::json(200, {{"workspaces", items}});
+  std::lock_guard lock{cache.mutex};
+  if (cache.entries.size() >= ListingCache::max_entries) cache.entries.clear();
+  cache.entries[key] = ListingCache::Entry{r.body, events, mutations, now};
+  return r;
 }
 
 Response create(ApiContext& ctx, RouteCall& call) {
   auto f = JsonFields::parse(call.request.body);
   auto r = read_create(call, f);
   f.finish();
-  return created(ctx, ctx.workspaces().create(r));
+  return created(ctx, create_workspace(ctx, r));
 }
 
 Response show(ApiContext& ctx, RouteCall& call) { return Response::json(200, to_json(visible(ctx, call))); }
@@ -173,7 +208,7 @@ Response claim_future(ApiContext& ctx, RouteCall& call) {
     throw invalid_argument("placement.future_id", "differs from the future in the path");
   }
   r.placement.future_id = future;
-  return created(ctx, ctx.workspaces().create(r));
+  return created(ctx, create_workspace(ctx, r));
 }
 
 }  // namespace
