@@ -89,11 +89,10 @@ void publish(Context& ctx, const PublishArgs& a) {
           piece /= 2;
           continue;
         }
-        if (reply.status / 100 != 2 && reply.status != 409) {
-          api.put_bytes(target + "?offset=" + std::to_string(offset), buffer);  // throws the server's error
-        }
+        // 409: the piece was not at the upload's end (it had arrived before
+        // the connection dropped): go on from where the upload is.
         offset = reply.status == 409 ? api.get(target)["offset"].get<std::uint64_t>()
-                                     : json::parse(reply.body)["offset"].get<std::uint64_t>();
+                                     : web::ApiClient::checked(reply)["offset"].get<std::uint64_t>();
         failures = 0;
       } catch (const Error& e) {
         // A dropped connection: ask where the upload is and go on from there.

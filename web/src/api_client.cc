@@ -82,14 +82,13 @@ struct ApiClient::Impl {
     stream.emplace(ioc, tls);
     SSL* ssl = stream->native_handle();
     beast::error_code ec;
-    const auto ip = net::ip::make_address(url.host, ec);
+    (void)net::ip::make_address(url.host, ec);  // an IP address, or a name
     if (!ec) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str());
     } else {
       SSL_set1_host(ssl, url.host.c_str());
       SSL_set_tlsext_host_name(ssl, url.host.c_str());
     }
-    (void)ip;
     tcp::resolver resolver{ioc};
     const auto endpoints = resolver.resolve(url.host, url.port, ec);
     if (ec) throw Error{ErrorCode::kUnavailable, "cannot resolve " + url.host + ": " + ec.message(), "api.url"};
@@ -123,6 +122,19 @@ struct ApiClient::Impl {
   void run() {
     ioc.restart();
     ioc.run();
+  }
+
+  // A request with the headers every call sends (Host with the port, the
+  // bearer token when there is one).
+  http::request<http::string_body> make_request(http::verb method, std::string_view target,
+                                                std::string_view accept) const {
+    http::request<http::string_body> req{method, target, 11};
+    const bool ipv6 = url.host.find(':') != std::string::npos;
+    req.set(http::field::host, (ipv6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
+    req.set(http::field::user_agent, "vigo-cli");
+    req.set(http::field::accept, accept);
+    if (!options.token.empty()) req.set(http::field::authorization, "Bearer " + options.token);
+    return req;
   }
 
   enum class Outcome { kReplied, kNotSent, kNoReply };
@@ -176,12 +188,7 @@ ApiClient::~ApiClient() = default;
 
 ApiReply ApiClient::request(std::string_view method, std::string_view target, std::string_view body,
                             std::string_view content_type) {
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  const bool ipv6 = impl_->url.host.find(':') != std::string::npos;
-  req.set(http::field::host, (ipv6 ? "[" + impl_->url.host + "]" : impl_->url.host) + ":" + impl_->url.port);
-  req.set(http::field::user_agent, "vigo-cli");
-  req.set(http::field::accept, "application/json");
-  if (!impl_->options.token.empty()) req.set(http::field::authorization, "Bearer " + impl_->options.token);
+  auto req = impl_->make_request(http::string_to_verb(method), target, "application/json");
   if (!body.empty()) {
     req.set(http::field::content_type, content_type);
     req.body() = std::string{body};
@@ -259,12 +266,7 @@ class EventParser {
 }  // namespace
 
 void ApiClient::events(std::string_view target, const std::function<bool(const ServerEvent&)>& on_event) {
-  http::request<http::string_body> req{http::verb::get, target, 11};
-  const bool ipv6 = impl_->url.host.find(':') != std::string::npos;
-  req.set(http::field::host, (ipv6 ? "[" + impl_->url.host + "]" : impl_->url.host) + ":" + impl_->url.port);
-  req.set(http::field::user_agent, "vigo-cli");
-  req.set(http::field::accept, "text/event-stream");
-  if (!impl_->options.token.empty()) req.set(http::field::authorization, "Bearer " + impl_->options.token);
+  auto req = impl_->make_request(http::verb::get, target, "text/event-stream");
   req.keep_alive(false);
   req.prepare_payload();
   impl_->connect();  // a connection of its own: the stream ends it

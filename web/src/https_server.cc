@@ -140,13 +140,19 @@ struct HttpsServer::Impl {
     return out;
   }
 
-  static http::response<http::string_body> to_message(const Response& r, unsigned version, bool keep_alive) {
-    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  // The headers every answer carries, and the handler's own.
+  template <class Body>
+  static void set_headers(http::response<Body>& res, const Response& r) {
     res.set(http::field::server, "vigod");
     res.set(http::field::content_type, r.content_type);
     res.set(http::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : r.headers) res.set(name, value);
+  }
+
+  static http::response<http::string_body> to_message(const Response& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    set_headers(res, r);
     res.body() = r.body;
     res.keep_alive(keep_alive);
     res.prepare_payload();
@@ -164,11 +170,7 @@ struct HttpsServer::Impl {
     } done{streams};
     auto& lowest = beast::get_lowest_layer(stream);
     http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
-    res.set(http::field::server, "vigod");
-    res.set(http::field::content_type, r.content_type);
-    res.set(http::field::cache_control, "no-store");
-    res.set("X-Content-Type-Options", "nosniff");
-    for (const auto& [name, value] : r.headers) res.set(name, value);
+    set_headers(res, r);
     res.chunked(true);
     res.keep_alive(false);
     http::response_serializer<http::empty_body> serializer{res};

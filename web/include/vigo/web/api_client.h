@@ -64,8 +64,10 @@ class ApiClient {
   };
   void events(std::string_view target, const std::function<bool(const ServerEvent&)>& on_event);
 
+  // The JSON body of a 2xx reply; otherwise throws as get() does.
+  static nlohmann::json checked(const ApiReply& reply);
+
  private:
-  nlohmann::json checked(const ApiReply& reply);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
