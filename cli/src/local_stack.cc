@@ -8,6 +8,7 @@
 #include "local_stack_setup.h"
 #include "vigo/common/error.h"
 #include "vigo/common/local_sshd.h"
+#include "vigo/common/names.h"
 #include "vigo/common/subprocess.h"
 #include "vigo/gis/local_cluster.h"
 #include "vigo/gis/migrator.h"
@@ -21,33 +22,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in{file};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The last lines of a log, for an error message.
-std::string tail_of(const fs::path& file, std::size_t max_bytes = 2000) {
-  std::string text = slurp(file);
-  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
-  return text;
-}
-
-bool is_mounted(const fs::path& dir) {
-  std::ifstream in{"/proc/self/mounts"};
-  std::string device, point, rest;
-  while (in >> device >> point && std::getline(in, rest)) {
-    if (point == dir.string()) return true;
-  }
-  return false;
-}
-
-void unmount_lazily(const fs::path& dir) {
-  if (is_mounted(dir)) (void)run_command({"fusermount3", "-u", "-z", dir.string()}, 30s);
-}
 
 bool database_exists(const std::string& conninfo, const std::string& name) {
   try {
@@ -85,6 +59,11 @@ struct LocalStack::Parts {
     vigo_fs = locate(o.vigo_fs, "VIGO_FS", "../vfs-proxy/vigo-fs", "vigo-fs");
     guest_dir = locate(o.guest_dir, "VIGO_GUEST_DIR", "../guest", "the demo guest");
     (void)locate(guest_dir / "root.ext4", "VIGO_GUEST_DIR", {}, "the demo guest's root disk");
+    info.imaged = imaged;
+    info.vigo_fs = vigo_fs;
+    info.guest_dir = guest_dir;
+    info.store_dir = dir("store");
+    for (const auto& h : o.extra_hosts) validate_name("extra host", h.name);
   }
 
   void check_libvirt() {
@@ -132,7 +111,7 @@ struct LocalStack::Parts {
     sshd = std::make_unique<LocalSshd>(dir("sshd"));
     done("port " + std::to_string(sshd->port()));
     fs::create_directories(dir("store"));
-    register_local_grid(*db, o.libvirt_uri, o.state_dir, sshd->port());
+    register_local_grid(*db, o.libvirt_uri, o.state_dir, sshd->port(), o.extra_hosts);
     step("publishing the demo guest as image tiny-root");
     done(ensure_demo_image(*db, imaged, dir("store"), guest_dir) ? "published" : "already there");
   }
@@ -173,7 +152,8 @@ struct LocalStack::Parts {
       << "[api]\nlisten = \"127.0.0.1:" << o.api_port << "\"\n"
       << "cert = " << toml_quote((dir("tls") / "cert.pem").string()) << "\n"
       << "key = " << toml_quote((dir("tls") / "key.pem").string()) << "\n\n"
-      << "[scheduler]\nprofiles_dir = " << toml_quote(guest_dir.string()) << "\n"
+      << "[scheduler]\nprofiles_dir = " << toml_quote((o.profiles_dir.empty() ? guest_dir : o.profiles_dir).string())
+      << "\n"
       << "accelerator = " << toml_quote(o.accelerator) << "\n"
       << "domain_prefix = " << toml_quote(o.domain_prefix) << "\n"
       << "readiness_timeout_s = " << o.ready_timeout.count() << "\n\n"
@@ -181,7 +161,13 @@ struct LocalStack::Parts {
       << "imaged = " << toml_quote(imaged.string()) << "\n\n"
       << "[host]\nname = \"local\"\nuri = " << toml_quote(o.libvirt_uri) << "\n"
       << "images_dir = " << toml_quote((dir("mnt") / "images").string()) << "\n"
-      << "state_dir = " << toml_quote(dir("vms").string()) << "\n\n"
+      << "state_dir = " << toml_quote(dir("vms").string()) << "\n\n";
+    for (const auto& h : o.extra_hosts) {
+      t << "[hosts." << h.name << "]\nuri = " << toml_quote(o.libvirt_uri) << "\n"
+        << "images_dir = " << toml_quote(h.images_dir.string()) << "\n"
+        << "state_dir = " << toml_quote((o.state_dir / ("vms-" + h.name)).string()) << "\n\n";
+    }
+    t
       << "[log]\nlevel = \"info\"\n";
     write_text_atomic(o.state_dir / "vigod.toml", t.str());
   }
@@ -356,5 +342,10 @@ void LocalStack::start() {
 void LocalStack::stop() noexcept { parts_->stop(); }
 
 const LocalStackInfo& LocalStack::info() const { return parts_->info; }
+
+const LocalSshd& LocalStack::sshd() const {
+  if (!parts_->sshd) throw Error{ErrorCode::kConflict, "the local stack's sshd is not running"};
+  return *parts_->sshd;
+}
 
 }  // namespace vigo::cli

@@ -25,12 +25,28 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
+
+namespace vigo {
+class LocalSshd;
+}
 
 namespace vigo::cli {
+
+// A further GIS host of this machine that vigod drives through the same
+// libvirt (bench/instantiation: one per way of reaching the images):
+// registered like `local`, with these labels, and vigod's [hosts.NAME]
+// with images_dir (kept by the caller) and state dir vms-NAME/.
+struct LocalStackHost {
+  std::string name;
+  std::filesystem::path images_dir;
+  std::map<std::string, std::string> labels;
+};
 
 struct LocalStackOptions {
   std::filesystem::path state_dir;
@@ -48,6 +64,9 @@ struct LocalStackOptions {
   // ../vfs-proxy/vigo-fs, ../guest), or $VIGO_VIGOD, $VIGO_IMAGED, $VIGO_FS,
   // $VIGO_GUEST_DIR.
   std::filesystem::path vigod, imaged, vigo_fs, guest_dir;
+  // vigod's profiles (empty: the demo guest's directory, profile tiny).
+  std::filesystem::path profiles_dir;
+  std::vector<LocalStackHost> extra_hosts;
 };
 
 struct LocalStackInfo {
@@ -57,6 +76,7 @@ struct LocalStackInfo {
   std::filesystem::path ca_file;
   std::string demo_token, admin_token;
   std::optional<std::int64_t> demo_workspace;
+  std::filesystem::path store_dir, imaged, vigo_fs, guest_dir;
 };
 
 class LocalStack {
@@ -71,6 +91,8 @@ class LocalStack {
   void start();
   void stop() noexcept;
   [[nodiscard]] const LocalStackInfo& info() const;
+  // The loopback sshd in front of the store (after start()).
+  [[nodiscard]] const LocalSshd& sshd() const;
 
   struct Parts;
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <span>
+#include <sstream>
 #include <thread>
 
 #include "vigo/common/error.h"
@@ -91,7 +92,7 @@ std::string ensure_token(gis::Database& db, const fs::path& file, const std::str
 }
 
 void register_local_grid(gis::Database& db, const std::string& libvirt_uri, const fs::path& state_dir,
-                         std::uint16_t sshd_port) {
+                         std::uint16_t sshd_port, const std::vector<LocalStackHost>& extra_hosts) {
   gis::Registry reg{db};
   keep_existing([&] { reg.add_site("local", "this machine (vigo up)"); });
   keep_existing([&] { reg.add_network("local", "local"); });
@@ -103,15 +104,19 @@ void register_local_grid(gis::Database& db, const std::string& libvirt_uri, cons
   if (::statvfs(state_dir.c_str(), &disk) != 0) throw_errno("statvfs " + state_dir.string());
   const auto memory_mb = static_cast<std::int64_t>(::sysconf(_SC_PHYS_PAGES)) *
                          static_cast<std::int64_t>(::sysconf(_SC_PAGESIZE)) / (1 << 20);
-  const gis::HostSpec host{"local",
-                           "local",
-                           libvirt_uri,
-                           static_cast<std::int32_t>(std::max(1u, std::thread::hardware_concurrency())),
-                           memory_mb,
-                           static_cast<std::int64_t>(disk.f_blocks * disk.f_frsize >> 30),
-                           "x86_64",
-                           {{"local", "true"}}};
-  reg.register_hosts(std::span{&host, 1});
+  auto host = [&](const std::string& name, gis::Labels labels) {
+    return gis::HostSpec{name,
+                         "local",
+                         libvirt_uri,
+                         static_cast<std::int32_t>(std::max(1u, std::thread::hardware_concurrency())),
+                         memory_mb,
+                         static_cast<std::int64_t>(disk.f_blocks * disk.f_frsize >> 30),
+                         "x86_64",
+                         std::move(labels)};
+  };
+  std::vector<gis::HostSpec> hosts{host("local", {{"local", "true"}})};
+  for (const auto& h : extra_hosts) hosts.push_back(host(h.name, h.labels));
+  reg.register_hosts(hosts);
 }
 
 bool ensure_demo_image(gis::Database& db, const fs::path& imaged, const fs::path& store, const fs::path& guest_dir) {
@@ -141,6 +146,32 @@ std::string toml_quote(const std::string& s) {
 void write_text_atomic(const fs::path& file, const std::string& text) {
   write_file_atomic(file.parent_path(), file.filename().string(),
                     std::span{reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in{file};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string tail_of(const fs::path& file, std::size_t max_bytes) {
+  std::string text = slurp(file);
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  return text;
+}
+
+bool is_mounted(const fs::path& dir) {
+  std::ifstream in{"/proc/self/mounts"};
+  std::string device, point, rest;
+  while (in >> device >> point && std::getline(in, rest)) {
+    if (point == dir.string()) return true;
+  }
+  return false;
+}
+
+void unmount_lazily(const fs::path& dir) {
+  if (is_mounted(dir)) (void)run_command({"fusermount3", "-u", "-z", dir.string()}, std::chrono::seconds{30});
 }
 
 }  // namespace vigo::cli

@@ -2,7 +2,8 @@
 // The one-time and idempotent steps of the local stack (local_stack.h) that
 // make files and GIS rows, each safe to repeat on a second `vigo up`:
 // finding the binaries, the self-signed certificate, the tokens, the GIS
-// rows for this machine and the demo guest, and the two TOML files.
+// rows for this machine and the demo guest, and the two TOML files; and the
+// small file and mount helpers the stack (and bench/instantiation) use.
 #pragma once
 
 #include <cstdint>
@@ -31,8 +32,9 @@ void ensure_certificate(const std::filesystem::path& dir);
 // Site, network, image server, the demo and admin users, and this machine
 // as host `local` (its CPUs, memory and the state directory's disk; label
 // local=true). Rows that exist are kept; the host's figures are updated.
+// The extra hosts (local_stack.h) are registered the same way, with their labels.
 void register_local_grid(gis::Database& db, const std::string& libvirt_uri, const std::filesystem::path& state_dir,
-                         std::uint16_t sshd_port);
+                         std::uint16_t sshd_port, const std::vector<LocalStackHost>& extra_hosts = {});
 
 // The demo guest's root disk as image tiny-root on the store and in the GIS,
 // unless the GIS already has it. True when it was published now.
@@ -44,5 +46,15 @@ bool ensure_demo_image(gis::Database& db, const std::filesystem::path& imaged, c
 
 // Writes text to dir/name atomically and durably (common/file_util.h).
 void write_text_atomic(const std::filesystem::path& file, const std::string& text);
+
+// A file's text ("" when it cannot be read), and its last max_bytes (for
+// an error message quoting a log).
+[[nodiscard]] std::string slurp(const std::filesystem::path& file);
+[[nodiscard]] std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes = 2000);
+
+// Whether dir is a mount point (/proc/self/mounts); a lazy FUSE unmount of
+// it if it is (a mount left by a killed process).
+[[nodiscard]] bool is_mounted(const std::filesystem::path& dir);
+void unmount_lazily(const std::filesystem::path& dir);
 
 }  // namespace vigo::cli

@@ -97,6 +97,19 @@ std::optional<Config::Value> Config::lookup(std::string_view key) const {
   return std::nullopt;
 }
 
+std::vector<std::string> Config::tables_under(std::string_view prefix) const {
+  const std::string head = std::string{prefix} + ".";
+  std::vector<std::string> out;
+  for (auto it = file_values_.lower_bound(head); it != file_values_.end() && it->first.starts_with(head); ++it) {
+    const std::string_view rest = std::string_view{it->first}.substr(head.size());
+    const auto dot = rest.find('.');
+    if (dot == std::string_view::npos) continue;  // a value, not a table
+    std::string name{rest.substr(0, dot)};
+    if (out.empty() || out.back() != name) out.push_back(std::move(name));
+  }
+  return out;
+}
+
 std::optional<std::string> Config::get_string(std::string_view key) const {
   if (auto v = lookup(key)) return v->text;
   return std::nullopt;

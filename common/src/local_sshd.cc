@@ -94,7 +94,8 @@ bool LocalSshd::launch() {
             "-o", "KbdInteractiveAuthentication=no",
             "-o", "UsePAM=no",
             "-o", "PermitRootLogin=prohibit-password",
-            "-o", "MaxStartups=50"};
+            "-o", "MaxStartups=50",
+            "-o", "Subsystem=sftp internal-sftp"};
   // clang-format on
   o.stderr_path = dir_ / "sshd.log";
   auto p = std::make_unique<Subprocess>(Subprocess::spawn(o));
@@ -125,14 +126,23 @@ LocalSshd::~LocalSshd() {
   if (sshd_) sshd_->terminate(5s);
 }
 
-std::vector<std::string> LocalSshd::ssh_argv(const std::string& remote_command) const {
-  // clang-format off
-  return {"/usr/bin/ssh", "-i", client_key().string(), "-p", std::to_string(port_),
-          "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + (dir_ / "known_hosts").string(),
-          "-o", std::string{"HostKeyAlias="} + kHostAlias,
-          "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
-          login_name() + "@127.0.0.1", remote_command};
-  // clang-format on
+std::vector<std::string> LocalSshd::ssh_options() const {
+  return {"IdentityFile=" + client_key().string(), "StrictHostKeyChecking=yes",
+          "UserKnownHostsFile=" + (dir_ / "known_hosts").string(), std::string{"HostKeyAlias="} + kHostAlias,
+          "BatchMode=yes", "LogLevel=ERROR", "IdentitiesOnly=yes"};
+}
+
+std::string LocalSshd::login() const { return login_name() + "@127.0.0.1"; }
+
+std::vector<std::string> LocalSshd::ssh_argv(const std::string& remote_command, std::uint16_t port) const {
+  std::vector<std::string> argv{"/usr/bin/ssh", "-p", std::to_string(port == 0 ? port_ : port)};
+  for (const auto& o : ssh_options()) {
+    argv.push_back("-o");
+    argv.push_back(o);
+  }
+  argv.push_back(login());
+  argv.push_back(remote_command);
+  return argv;
 }
 
 std::string LocalSshd::log() const { return slurp(dir_ / "sshd.log"); }

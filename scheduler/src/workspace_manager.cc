@@ -4,7 +4,9 @@
 // failure and teardown, libvirt events, status, pause, remove.
 #include "vigo/scheduler/workspace_manager.h"
 
+#include <algorithm>
 #include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -44,8 +46,17 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
   if (!is_valid_name(options_.domain_prefix + "1")) {
     throw invalid_argument("domain_prefix", "'" + options_.domain_prefix + "' does not make valid domain names");
   }
+  std::set<std::string> names;
+  std::set<fs::path> state_dirs;
   for (auto& c : hosts) {
     if (c.hypervisor == nullptr) throw invalid_argument("host.hypervisor", "missing for host " + c.name);
+    if (!names.insert(c.name).second) throw invalid_argument("host.name", "host " + c.name + " is given twice");
+    // Reconciliation removes the vm-<n> directories of other hosts' VMs.
+    if (!state_dirs.insert(c.state_dir.lexically_normal()).second) {
+      throw invalid_argument("host.state_dir", "host " + c.name + " shares its state directory with another host");
+    }
+  }
+  for (auto& c : hosts) {
     fs::create_directories(c.state_dir);
     hosts_.push_back(std::make_unique<Host>(std::move(c)));
   }
@@ -55,9 +66,9 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
                       static_cast<std::int64_t>(p.memory_mib));
     }
   });
-  for (auto& h : hosts_) {
-    Host* hp = h.get();
-    hp->hv().on_event([this, hp](const DomainEvent& e) { on_event(*hp, e); });
+  // One handler per hypervisor (several hosts may be driven through one).
+  for (Hypervisor* hv : hypervisors()) {
+    hv->on_event([this, hv](const DomainEvent& e) { on_event(*hv, e); });
   }
   reconcile();
   // Runs `work` every `period` on a thread of its own until the manager goes.
@@ -90,7 +101,7 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
 WorkspaceManager::~WorkspaceManager() {
   reconciler_ = {};
   checkpointer_ = {};
-  for (auto& h : hosts_) h->hv().on_event(nullptr);
+  for (Hypervisor* hv : hypervisors()) hv->on_event(nullptr);
   std::map<std::int64_t, std::shared_ptr<Vm>> handling;
   {
     std::lock_guard lock{mu_};
@@ -377,11 +388,39 @@ void WorkspaceManager::fail(Host& h, std::int64_t vm, const std::string& why) {
 // queue and moves the row out of running/paused/starting before the queue
 // takes the next job; so the event's job, queued behind it, finds the row
 // moved on and does nothing. What is left is a guest that stopped by itself.
-void WorkspaceManager::on_event(Host& h, const DomainEvent& e) {
+std::vector<Hypervisor*> WorkspaceManager::hypervisors() const {
+  std::vector<Hypervisor*> out;
+  for (const auto& h : hosts_) {
+    if (std::find(out.begin(), out.end(), h->ctx.hypervisor) == out.end()) out.push_back(h->ctx.hypervisor);
+  }
+  return out;
+}
+
+// An event names a domain, not a host: the VM's row says which host it is
+// on, and only a host driven through the hypervisor that reported it acts.
+void WorkspaceManager::on_event(Hypervisor& hv, const DomainEvent& e) {
   if (e.kind != DomainEvent::Kind::kStopped && e.kind != DomainEvent::Kind::kCrashed) return;
   const auto vm = vm_of_domain(e.name);
   if (!vm) return;
-  h.post([this, &h, id = *vm, kind = e.kind, detail = e.detail] {
+  std::string host_name;
+  try {
+    host_name = db_.read([&](pqxx::transaction_base& txn) {
+      const auto rows = txn.exec_params(
+          "SELECT h.name FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id WHERE v.id = $1", *vm);
+      return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
+    });
+  } catch (const std::exception& ex) {
+    // Reconciliation catches what this event would have.
+    log::warn("domain event not handled", {{"domain", e.name}, {"error", ex.what()}});
+    return;
+  }
+  for (auto& hp : hosts_) {
+    if (hp->ctx.name == host_name && hp->ctx.hypervisor == &hv) on_host_event(*hp, *vm, e);
+  }
+}
+
+void WorkspaceManager::on_host_event(Host& h, std::int64_t vm, const DomainEvent& e) {
+  h.post([this, &h, id = vm, kind = e.kind, detail = e.detail] {
     const auto state = db_.read([&](pqxx::transaction_base& txn) {
       const auto rows = txn.exec_params("SELECT state::text FROM gis.vms WHERE id = $1", id);
       return rows.empty() ? std::string{} : rows[0][0].as<std::string>();

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "vigo/common/error.h"
+#include "vigo/gis/pg_support.h"
 #include "workspace_manager_internal.h"
 
 namespace vigo::scheduler {
@@ -18,15 +19,25 @@ ReconcileReport WorkspaceManager::reconcile() {
       // Rows and handled VMs read together, with no placement in between
       // (a placed VM enters handling_ under the shared side of this lock).
       std::unique_lock launching{launching_};
-      const auto rows = db_.read([&](pqxx::transaction_base& txn) {
-        std::map<std::int64_t, std::string> out;  // live VM rows on this host: id -> state
+      // Hosts driven through this host's hypervisor see each other's
+      // domains: those are not orphans.
+      std::vector<std::string> siblings;
+      for (const auto& other : hosts_) {
+        if (other.get() != &h && other->ctx.hypervisor == h.ctx.hypervisor) siblings.push_back(other->ctx.name);
+      }
+      std::map<std::int64_t, std::string> rows;  // live VM rows on this host: id -> state
+      std::set<std::int64_t> siblings_vms;       // live VM rows on the siblings
+      db_.read([&](pqxx::transaction_base& txn) {
         for (const auto& r : txn.exec_params(
-                 "SELECT v.id, v.state::text FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id "
-                 "WHERE h.name = $1 AND v.state NOT IN ('deleted', 'failed', 'stopped')",
-                 h.ctx.name)) {
-          out[r[0].as<std::int64_t>()] = r[1].as<std::string>();
+                 "SELECT v.id, v.state::text, h.name = $1 FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id "
+                 "WHERE (h.name = $1 OR h.name = ANY($2::text[])) AND v.state NOT IN ('deleted', 'failed', 'stopped')",
+                 h.ctx.name, gis::pg_array(siblings))) {
+          if (r[2].as<bool>()) {
+            rows[r[0].as<std::int64_t>()] = r[1].as<std::string>();
+          } else {
+            siblings_vms.insert(r[0].as<std::int64_t>());
+          }
         }
-        return out;
       });
       std::set<std::int64_t> handled;
       {
@@ -39,7 +50,7 @@ ReconcileReport WorkspaceManager::reconcile() {
         if (auto id = vm_of_domain(d.name)) domains[*id] = d;
       }
       for (const auto& [id, d] : domains) {
-        if (!rows.contains(id) && !handled.contains(id)) {
+        if (!rows.contains(id) && !handled.contains(id) && !siblings_vms.contains(id)) {
           teardown(h, id);
           report.destroyed_domains.push_back(d.name);
         }

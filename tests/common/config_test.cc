@@ -79,6 +79,24 @@ TEST(Config, MissingNamedFileIsNotFound) {
   EXPECT_NO_THROW((void)Config::load("", fake_env({})));
 }
 
+TEST(Config, TablesUnderAPrefixAreListedOnceEach) {
+  const Config c = Config::from_string(R"(
+[host]
+name = "a"
+[hosts.node-2]
+uri = "x"
+images_dir = "/y"
+[hosts.b]
+state_dir = "/z"
+[hosts]
+plain = 1
+)",
+                                       "vigod.toml", fake_env({{"VIGO_HOSTS_C_URI", "env"}}));
+  EXPECT_EQ(c.tables_under("hosts"), (std::vector<std::string>{"b", "node-2"}));
+  EXPECT_TRUE(c.tables_under("host").empty());  // host.name is a value, not a table
+  EXPECT_TRUE(c.tables_under("nothing").empty());
+}
+
 TEST(Config, EnvNames) { EXPECT_EQ(Config::env_name("database.pool_size"), "VIGO_DATABASE_POOL_SIZE"); }
 
 }  // namespace

@@ -98,7 +98,7 @@ TEST(VigodConfig, AMinimalConfigGetsTheDefaults) {
   EXPECT_EQ(v.server.header_limit, 16u * 1024u);
   EXPECT_DOUBLE_EQ(v.api.rate_per_token, 200);
   EXPECT_DOUBLE_EQ(v.api.burst_per_token, 400);
-  EXPECT_FALSE(v.host.has_value());  // a GIS-only vigod
+  EXPECT_TRUE(v.hosts.empty());  // a GIS-only vigod
   EXPECT_EQ(v.domain_prefix, "vigo-");
   EXPECT_EQ(v.readiness_timeout, std::chrono::seconds{180});
   EXPECT_EQ(v.reconcile_interval, std::chrono::seconds{60});
@@ -255,18 +255,55 @@ class VigodHostConfigTest : public ::testing::Test {
 
 TEST_F(VigodHostConfigTest, AllHostKeysAreRead) {
   const VigodConfig v = vigod_config_of(keys);
-  ASSERT_TRUE(v.host.has_value());
-  EXPECT_EQ(v.host->name, "node-1");
-  EXPECT_EQ(v.host->uri, "qemu:///system");
-  EXPECT_EQ(v.host->images_dir.string(), (dir.path() / "mnt" / "images").string());
-  EXPECT_EQ(v.host->state_dir.string(), (dir.path() / "vms").string());
+  ASSERT_EQ(v.hosts.size(), 1U);
+  EXPECT_EQ(v.hosts[0].name, "node-1");
+  EXPECT_EQ(v.hosts[0].uri, "qemu:///system");
+  EXPECT_EQ(v.hosts[0].images_dir.string(), (dir.path() / "mnt" / "images").string());
+  EXPECT_EQ(v.hosts[0].state_dir.string(), (dir.path() / "vms").string());
   EXPECT_EQ(v.profiles_dir.string(), (dir.path() / "profiles").string());
   EXPECT_EQ(v.image_server, "store-1");
   EXPECT_EQ(v.store.string(), (dir.path() / "store").string());
   EXPECT_EQ(v.imaged.string(), imaged.string());
   const VigodConfig remote = vigod_config_of(with(keys, "host.uri", quoted("qemu+ssh://node-1/system")));
-  ASSERT_TRUE(remote.host.has_value());
-  EXPECT_EQ(remote.host->uri, "qemu+ssh://node-1/system");
+  ASSERT_EQ(remote.hosts.size(), 1U);
+  EXPECT_EQ(remote.hosts[0].uri, "qemu+ssh://node-1/system");
+}
+
+TEST_F(VigodHostConfigTest, MoreHostsComeFromHostsTables) {
+  Keys k = keys;
+  k["hosts.node-3.uri"] = quoted("qemu+ssh://node-3/system");
+  k["hosts.node-3.images_dir"] = quoted((dir.path() / "mnt3" / "images").string());
+  k["hosts.node-3.state_dir"] = quoted((dir.path() / "vms3").string());
+  k["hosts.node-2.images_dir"] = quoted((dir.path() / "mnt2" / "images").string());
+  k["hosts.node-2.state_dir"] = quoted((dir.path() / "vms2").string());
+  const VigodConfig v = vigod_config_of(k);
+  ASSERT_EQ(v.hosts.size(), 3U);
+  EXPECT_EQ(v.hosts[0].name, "node-1");
+  EXPECT_EQ(v.hosts[1].name, "node-2");
+  EXPECT_EQ(v.hosts[1].uri, "qemu:///system");
+  EXPECT_EQ(v.hosts[1].state_dir.string(), (dir.path() / "vms2").string());
+  EXPECT_EQ(v.hosts[2].name, "node-3");
+  EXPECT_EQ(v.hosts[2].uri, "qemu+ssh://node-3/system");
+  EXPECT_EQ(v.hosts[2].images_dir.string(), (dir.path() / "mnt3" / "images").string());
+
+  // Without [host], the tables alone make a scheduling vigod; the shared
+  // keys are required then too.
+  Keys only = without(k, "host.name");
+  EXPECT_EQ(vigod_config_of(only).hosts.size(), 2U);
+  expect_refused(without(only, "imageserver.store"), "imageserver.store", "is required");
+
+  expect_refused(without(k, "hosts.node-2.state_dir"), "hosts.node-2.state_dir", "is required");
+  expect_refused(with(k, "hosts.node-2.images_dir", quoted("mnt2")), "hosts.node-2.images_dir", "absolute path");
+  expect_refused(with(k, "hosts.node-2.state_dir", quoted((dir.path() / "vms").string())), "hosts.node-2.state_dir",
+                 "node-1");
+  Keys bad_name = k;
+  bad_name["hosts.-x.images_dir"] = quoted("/x/images");
+  bad_name["hosts.-x.state_dir"] = quoted("/x/vms");
+  expect_refused(bad_name, "hosts.-x");
+  Keys twice = k;
+  twice["hosts.node-1.images_dir"] = quoted("/x/images");
+  twice["hosts.node-1.state_dir"] = quoted("/x/vms");
+  expect_refused(twice, "hosts.node-1", "twice");
 }
 
 TEST_F(VigodHostConfigTest, EachKeyAHostNeedsIsNamedWhenMissing) {
@@ -281,8 +318,8 @@ TEST_F(VigodHostConfigTest, WithoutAHostNameNoHostKeyIsNeeded) {
   Keys gis_only = minimal();
   gis_only["scheduler.accelerator"] = quoted("kvm");
   const VigodConfig v = vigod_config_of(gis_only);
-  EXPECT_FALSE(v.host.has_value());
-  EXPECT_FALSE(vigod_config_of(without(keys, "host.name")).host.has_value());
+  EXPECT_TRUE(v.hosts.empty());
+  EXPECT_TRUE(vigod_config_of(without(keys, "host.name")).hosts.empty());
 }
 
 TEST_F(VigodHostConfigTest, BadHostValuesAreNamed) {
@@ -309,8 +346,8 @@ TEST_F(VigodHostConfigTest, AConfigurationFileIsReadAsAWhole) {
   std::ofstream{file} << "# vigod of one host\n" << toml_of(with(keys, "api.listen", quoted("127.0.0.1:7443")));
   const VigodConfig v = read_vigod_config(Config::load(file, no_env()));
   EXPECT_EQ(v.server.port, 7443);
-  ASSERT_TRUE(v.host.has_value());
-  EXPECT_EQ(v.host->name, "node-1");
+  ASSERT_EQ(v.hosts.size(), 1U);
+  EXPECT_EQ(v.hosts[0].name, "node-1");
   EXPECT_EQ(v.imaged.string(), imaged.string());
 }
 

@@ -67,7 +67,25 @@ VigodConfig read_vigod_config(const Config& c) {
     h.uri = c.get_string("host.uri", "qemu:///system");
     h.images_dir = absolute_path(c, "host.images_dir");
     h.state_dir = absolute_path(c, "host.state_dir");
-    v.host = std::move(h);
+    v.hosts.push_back(std::move(h));
+  }
+  for (const std::string& name : c.tables_under("hosts")) {
+    const std::string key = "hosts." + name;
+    validate_name(key, name);
+    VigodHost h;
+    h.name = name;
+    h.uri = c.get_string(key + ".uri", "qemu:///system");
+    h.images_dir = absolute_path(c, key + ".images_dir");
+    h.state_dir = absolute_path(c, key + ".state_dir");
+    for (const VigodHost& other : v.hosts) {
+      if (other.name == h.name) throw invalid_argument(key, "host " + name + " is given twice");
+      if (other.state_dir.lexically_normal() == h.state_dir.lexically_normal()) {
+        throw invalid_argument(key + ".state_dir", "is host " + other.name + "'s state directory too");
+      }
+    }
+    v.hosts.push_back(std::move(h));
+  }
+  if (!v.hosts.empty()) {
     v.profiles_dir = absolute_path(c, "scheduler.profiles_dir");
     v.image_server = required(c, "imageserver.name");
     v.store = absolute_path(c, "imageserver.store");
@@ -77,7 +95,7 @@ VigodConfig read_vigod_config(const Config& c) {
     }
     // Image uploads go next to the host's VM files unless said otherwise.
     v.api.upload_dir = c.get_string("api.upload_dir") ? absolute_path(c, "api.upload_dir")
-                                                    : v.host->state_dir / "uploads";
+                                                    : v.hosts.front().state_dir / "uploads";
     v.api.max_upload_bytes = static_cast<std::uint64_t>(c.get_int("api.max_upload_gib", 64, 1, 1 << 20)) << 30;
     v.api.max_uploads_per_user = static_cast<int>(c.get_int("api.max_uploads_per_user", 4, 1, 1000));
   }

@@ -8,6 +8,7 @@
 // 1 anything else.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -44,10 +45,10 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
   // port in use fails before the scheduler starts anything.
   web::HttpsServer server{vc.server, [&api](const web::Request& r) { return api->handle(r); }};
   std::optional<scheduler::LibvirtEventLoop> events;
-  std::optional<scheduler::LibvirtHypervisor> hypervisor;
+  std::map<std::string, std::unique_ptr<scheduler::LibvirtHypervisor>> hypervisors;  // by URI
   std::optional<scheduler::StorePublisher> publisher;
   std::unique_ptr<scheduler::WorkspaceManager> manager;
-  if (vc.host) {
+  if (!vc.hosts.empty()) {
     scheduler::WorkspaceManagerOptions o;
     o.profiles = load_profiles(vc.profiles_dir);
     o.readiness_timeout = vc.readiness_timeout;
@@ -56,16 +57,21 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
     o.domain_prefix = vc.domain_prefix;
     o.accelerator = vc.accelerator == "kvm" ? scheduler::Accelerator::kKvm : scheduler::Accelerator::kTcg;
     events.emplace();
-    hypervisor.emplace(*events, vc.host->uri);
     publisher.emplace(vc.imaged, vc.store, vc.image_server);
-    scheduler::HostContext h{vc.host->name, &*hypervisor, vc.host->images_dir, vc.host->state_dir};
-    manager = std::make_unique<scheduler::WorkspaceManager>(db, &*publisher, std::vector{h}, std::move(o));
+    // One libvirt connection per URI, shared by the hosts behind it.
+    std::vector<scheduler::HostContext> hosts;
+    for (const auto& host : vc.hosts) {
+      auto& hv = hypervisors[host.uri];
+      if (!hv) hv = std::make_unique<scheduler::LibvirtHypervisor>(*events, host.uri);
+      hosts.push_back({host.name, hv.get(), host.images_dir, host.state_dir});
+    }
+    manager = std::make_unique<scheduler::WorkspaceManager>(db, &*publisher, std::move(hosts), std::move(o));
   }
   api = std::make_unique<web::Api>(db, manager.get(), vc.api, publisher ? &*publisher : nullptr);
   api->set_server_stats([&server] { return server.stats(); });
   server.start();
   log::info("vigod listening", {{"address", vc.server.address}, {"port", server.port()},
-                                {"host", vc.host ? vc.host->name : std::string{"(none)"}}});
+                                {"hosts", std::to_string(vc.hosts.size())}});
   std::cout << "vigod: listening on https://" << vc.server.address << ":" << server.port() << std::endl;
   shutdown.wait();
   log::info("vigod stopping");

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vigo {
 
@@ -35,6 +36,9 @@ class Config {
   [[nodiscard]] std::int64_t get_int(std::string_view key, std::int64_t fallback, std::int64_t min,
                                      std::int64_t max) const;
   [[nodiscard]] bool get_bool(std::string_view key, bool fallback) const;
+  // The names of the file's tables under `prefix` ("hosts" gives "a" and "b"
+  // for [hosts.a] and [hosts.b]), each once. Only the file can add tables.
+  [[nodiscard]] std::vector<std::string> tables_under(std::string_view prefix) const;
 
   [[nodiscard]] static std::string env_name(std::string_view key);
 

@@ -7,7 +7,8 @@
 // fixture gives it a temporary directory. sshd runs as a Subprocess, so it
 // dies with its parent; the destructor stops it. ssh_argv() is the system
 // ssh client's command line that reaches it, trusting exactly its host key
-// (a known_hosts file in the directory). Not thread-safe.
+// (a known_hosts file in the directory). SFTP is served (internal-sftp), so
+// sshfs mounts work too. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,14 @@ class LocalSshd {
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
   [[nodiscard]] std::filesystem::path client_key() const { return dir_ / "client_key"; }
   // argv for `ssh ... root@127.0.0.1 <remote_command>` (the current user's
-  // name when not root).
-  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command) const;
+  // name when not root), to sshd's port or to `port` (a relay in front of
+  // it: the host key is checked under an alias, not by address and port).
+  [[nodiscard]] std::vector<std::string> ssh_argv(const std::string& remote_command, std::uint16_t port = 0) const;
+  // The ssh -o options of ssh_argv (key, known_hosts, alias, batch mode),
+  // for programs that run ssh themselves (sshfs -o ...).
+  [[nodiscard]] std::vector<std::string> ssh_options() const;
+  // "user@127.0.0.1".
+  [[nodiscard]] std::string login() const;
   // sshd's log (for error messages).
   [[nodiscard]] std::string log() const;
   // Stops the listening sshd (sessions already open live on in their own

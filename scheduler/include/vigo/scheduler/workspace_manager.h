@@ -28,7 +28,8 @@
 //
 // reconcile() (run by the constructor, then every reconcile_interval)
 // compares the GIS with each host's hypervisor and resolves by these rules:
-//   - a <prefix><n> domain with no live VM row on that host: destroyed;
+//   - a <prefix><n> domain with no live VM row on that host (or on another
+//     host driven through the same hypervisor): destroyed;
 //   - a VM row caught on its way (pending, preparing, starting) that this
 //     manager is not handling (vigod died mid-instantiation): domain
 //     destroyed, files removed, row failed (its claim released);
@@ -40,7 +41,7 @@
 // a timer thread through checkpoint(); a failed one is logged and retried at
 // the next tick.
 // Lifecycle events from libvirt (a guest that stops or crashes on its own)
-// mark the VM failed at once.
+// mark the VM failed at once, on the queue of the host its row names.
 //
 // Thread-safe. The destructor stops the queues and readiness waits; running
 // VMs keep running (the next manager adopts them through reconcile()).
@@ -71,7 +72,10 @@ namespace vigo::scheduler {
 // One host as the manager drives it.
 struct HostContext {
   std::string name;                    // its GIS name (registered before)
-  Hypervisor* hypervisor = nullptr;    // not owned; outlives the manager
+  // Not owned; outlives the manager. Several hosts may share one (hosts
+  // that are parts of one machine, each with its own images_dir, as the
+  // instantiation benchmark has); names and state_dirs must differ.
+  Hypervisor* hypervisor = nullptr;
   std::filesystem::path images_dir;    // image files by name@version (the host's <vigo-fs mount>/images)
   std::filesystem::path state_dir;     // per-VM files; created if missing
 };
@@ -214,7 +218,10 @@ class WorkspaceManager {
   void fail(Host& h, std::int64_t vm, const std::string& why);
   void teardown(Host& h, std::int64_t vm_id);  // domain gone, files gone
   void set_state(std::int64_t vm_id, const std::string& state, const std::string& error = {});
-  void on_event(Host& h, const DomainEvent& e);
+  void on_event(Hypervisor& hv, const DomainEvent& e);
+  void on_host_event(Host& h, std::int64_t vm, const DomainEvent& e);
+  // Each hypervisor once, however many hosts are driven through it.
+  [[nodiscard]] std::vector<Hypervisor*> hypervisors() const;
   void notify();
   std::vector<std::shared_ptr<Vm>> handled_vms(std::int64_t workspace);
 

@@ -8,7 +8,10 @@
 //   [scheduler] profiles_dir, domain_prefix, readiness_timeout_s,
 //         reconcile_interval_s, checkpoint_tick_s, accelerator (tcg|kvm)
 //   [imageserver] name, store, imaged
-//   [host] name, uri, images_dir, state_dir   (absent: a GIS-only vigod)
+//   [host] name, uri, images_dir, state_dir   (this machine), and/or
+//   [hosts.NAME] uri, images_dir, state_dir   (more hosts, e.g. remote ones
+//         over qemu+ssh://, or parts of this machine with their own
+//         images_dir); no host at all: a GIS-only vigod
 //   [log] level
 // Errors are kInvalidArgument naming the key. Plain value.
 #pragma once
@@ -18,6 +21,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vigo/common/config.h"
 #include "vigo/web/api.h"
@@ -35,7 +39,7 @@ struct VigodConfig {
   std::size_t database_pool = 8;
   ServerOptions server;
   ApiOptions api;
-  std::optional<VigodHost> host;
+  std::vector<VigodHost> hosts;  // [host] first, then [hosts.NAME] by name; empty: GIS-only
   std::filesystem::path profiles_dir;
   std::string domain_prefix = "vigo-";
   std::chrono::seconds readiness_timeout{180};
