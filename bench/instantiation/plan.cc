@@ -193,10 +193,11 @@ class Plan {
     say(line);
   }
 
+  // Every cell once per round, rounds one after the other: slow phases of
+  // a noisy machine fall on every cell alike, not on the ones measured then.
   void measure_starts(const std::string& op) {
-    say(op + ": local file (after one unmeasured start that fills the page cache)");
+    say(op + ": local file (one unmeasured start first, that fills the page cache)");
     start_once(op, Source::kLocal, "warmup", 0);
-    for (int r = 1; r <= o_.reps; ++r) start_once(op, Source::kLocal, "warm", r);
 
     // The working-set profiles of this start: recorded anew by one cold
     // start with recording on (a profile is kept per image version, so the
@@ -208,27 +209,24 @@ class Plan {
     start_once(op, Source::kVfsLan, "record", 0);
     tb_->unmount(Source::kVfsLan);
 
-    for (Source s : {Source::kVfsLan, Source::kVfsWan}) {
-      for (int r = 1; r <= o_.reps; ++r) {
+    for (int r = 1; r <= o_.reps; ++r) {
+      start_once(op, Source::kLocal, "warm", r);
+      for (Source s : {Source::kVfsLan, Source::kVfsWan}) {
         tb_->evict_server_files();
         tb_->mount(s, MountOptions{.keep_cache = false, .working_sets = false});
         start_once(op, s, "cold", r);
-      }
-      for (int r = 1; r <= o_.reps; ++r) {
         tb_->evict_server_files();
         tb_->mount(s, MountOptions{.keep_cache = false, .working_sets = true});
         start_once(op, s, "prefetch", r);
+        start_once(op, s, "warm", r);  // the same mount, idle again: page cache and chunk cache warm
+        tb_->unmount(s);
       }
-      for (int r = 1; r <= o_.reps; ++r) start_once(op, s, "warm", r);  // the last mount, idle
-      tb_->unmount(s);
-    }
-    for (Source s : {Source::kSshfsLan, Source::kSshfsWan}) {
-      for (int r = 1; r <= o_.reps; ++r) {
+      for (Source s : {Source::kSshfsLan, Source::kSshfsWan}) {
         tb_->evict_server_files();
         tb_->mount(s);
         start_once(op, s, "cold", r);
+        tb_->unmount(s);
       }
-      tb_->unmount(s);
     }
   }
 

@@ -13,6 +13,7 @@
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
 #include "vigo/common/names.h"
+#include "vigo/scheduler/clone_save_stream.h"
 #include "vigo/scheduler/console_watch.h"
 #include "vigo/scheduler/overlay.h"
 #include "vigo/scheduler/save_file.h"
@@ -314,12 +315,18 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       for (std::size_t i = saved_interface_count(header.xml); i > 0; --i) id.macs.push_back(random_mac());
       id.disks["vda"] = overlay;
       id.console_log = console;
-      write_clone_save_file(memory, id, dir / "resume.save");
+      // The state streams into the restore through a FIFO while it is
+      // still being read from the image (clone_save_stream.h).
+      CloneSaveStream stream{memory, id, dir / "resume.save"};
       if (vm->cancelled) return;
       set_state(vm->id, "starting");
-      h.hv().restore_as_saved(dir / "resume.save");
-      std::error_code ec;
-      fs::remove(dir / "resume.save", ec);  // QEMU has read it
+      try {
+        h.hv().restore_as_saved(stream.path());
+      } catch (const Error& e) {
+        const std::string why = stream.stop();
+        if (why.empty()) throw;
+        throw Error{e.code(), std::string{e.what()} + " (" + why + ")"};
+      }
     }
   } catch (const std::exception& e) {
     fail(h, vm->id, e.what());

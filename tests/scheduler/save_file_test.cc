@@ -6,6 +6,8 @@
 // byte for byte, and no file left behind when writing fails.
 #include "vigo/scheduler/save_file.h"
 
+#include "vigo/scheduler/clone_save_stream.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +19,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "support/temp_dir.h"
 #include "support/text_file.h"
@@ -510,6 +513,84 @@ TEST_F(SaveFileTest, NoFileIsLeftBehindWhenWritingFails) {
   std::set<std::string> with_out = before;
   with_out.insert("clone.sav");
   EXPECT_EQ(names_in(dir_.path()), with_out);
+}
+
+// What a reader of a FIFO gets: all bytes until the writer closes it, or
+// the first `limit` bytes (then it closes its end).
+std::string read_fifo(const fs::path& fifo, std::size_t limit = std::string::npos) {
+  std::ifstream in{fifo, std::ios::binary};
+  std::string out;
+  char buf[65536];
+  while (out.size() < limit && in) {
+    in.read(buf, static_cast<std::streamsize>(std::min(sizeof buf, limit - out.size())));
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  return out;
+}
+
+TEST_F(SaveFileTest, AStreamedCloneIsByteForByteTheWrittenOne) {
+  Synthetic s;
+  s.stream = random_stream(5u << 20);
+  const fs::path parent = put("parent.sav", s.bytes());
+  const fs::path written = dir_.path() / "clone-2.sav";
+  (void)write_clone_save_file(parent, clone_identity(2), written);
+  const fs::path fifo = dir_.path() / "resume.save";
+  std::string streamed;
+  {
+    CloneSaveStream stream{parent, clone_identity(2), fifo};
+    EXPECT_EQ(stream.path(), fifo);
+    EXPECT_TRUE(fs::is_fifo(fifo));
+    EXPECT_EQ(fs::status(fifo).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    streamed = read_fifo(fifo);
+    EXPECT_EQ(stream.stop(), "");
+    EXPECT_TRUE(stream.finished());
+    EXPECT_EQ(stream.written(), streamed.size());
+  }
+  EXPECT_EQ(streamed, testing::read_text_file(written));
+  EXPECT_FALSE(fs::exists(fifo));  // gone with the stream
+}
+
+TEST_F(SaveFileTest, AStreamEndsWhenItsReaderNeverComesOrGoesAway) {
+  Synthetic s;
+  s.stream = random_stream(8u << 20);
+  const fs::path parent = put("parent.sav", s.bytes());
+  const fs::path fifo = dir_.path() / "resume.save";
+  {
+    CloneSaveStream never{parent, clone_identity(1), fifo};  // a restore that failed before opening it
+    EXPECT_EQ(never.stop(), "");
+    EXPECT_EQ(never.written(), 0u);
+  }
+  EXPECT_FALSE(fs::exists(fifo));
+  {
+    CloneSaveStream stream{parent, clone_identity(1), fifo};
+    const std::string head = read_fifo(fifo, 100000);  // then the reader closes: EPIPE, no SIGPIPE death
+    EXPECT_EQ(head.size(), 100000u);
+    for (int i = 0; i < 500 && !stream.finished(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    EXPECT_TRUE(stream.finished());
+    const std::string why = stream.stop();
+    EXPECT_NE(why.find("stopped reading"), std::string::npos) << why;
+    EXPECT_LT(stream.written(), 8u << 20);
+  }
+  EXPECT_FALSE(fs::exists(fifo));
+}
+
+TEST_F(SaveFileTest, AStreamRefusesATakenNameAndABadParent) {
+  Synthetic s;
+  s.stream = random_stream(1u << 20);
+  const fs::path parent = put("parent.sav", s.bytes());
+  const fs::path taken = put("taken", "mine");
+  try {
+    CloneSaveStream stream{parent, clone_identity(1), taken};
+    ADD_FAILURE() << "took an existing name";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kAlreadyExists) << e.what();
+  }
+  EXPECT_EQ(testing::read_text_file(taken), "mine");
+  Synthetic bad = s;
+  bad.magic = "NotASaveFile1234";
+  const fs::path broken = put("broken.sav", bad.bytes());
+  EXPECT_THROW(CloneSaveStream(broken, clone_identity(1), dir_.path() / "x.save"), Error);
+  EXPECT_FALSE(fs::exists(dir_.path() / "x.save"));
 }
 
 }  // namespace

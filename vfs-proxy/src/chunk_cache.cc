@@ -122,11 +122,54 @@ ChunkCache::ChunkCache(ChunkCacheOptions options) : options_(std::move(options))
     throw invalid_argument("cache.watermarks", "need 0 < low < high <= 1");
   }
   scan();
+  syncer_ = std::jthread{[this](std::stop_token stop) { sync_committed(stop); }};
 }
 
 ChunkCache::~ChunkCache() {
+  syncer_.request_stop();
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  sync_round();  // what was committed since the thread's last round
   std::lock_guard lock{log_mu_};
   if (log_fd_ >= 0) ::close(log_fd_);
+}
+
+void ChunkCache::sync_committed(std::stop_token stop) {
+  for (;;) {
+    {
+      std::unique_lock lock{sync_mu_};
+      sync_cv_.wait(lock, stop, [&] { return !unsynced_.empty(); });
+      if (stop.stop_requested()) return;
+      // Let a burst of commits gather into one round.
+      sync_cv_.wait_for(lock, stop, std::chrono::milliseconds{200}, [] { return false; });
+      if (stop.stop_requested()) return;
+    }
+    sync_round();
+  }
+}
+
+void ChunkCache::sync_round() {
+  std::vector<std::pair<Hash, ChunkStamp>> batch;
+  {
+    std::lock_guard lock{sync_mu_};
+    batch.swap(unsynced_);
+  }
+  if (batch.empty()) return;
+  const int dir = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = dir >= 0 && ::syncfs(dir) == 0;
+  if (dir >= 0) ::close(dir);
+  if (!synced) {
+    // No record then: those chunks are hashed again at their first open
+    // after a restart, which is safe, only slower.
+    log::warn("cannot sync the chunk cache", {{"error", std::strerror(errno)}});
+    return;
+  }
+  for (const auto& [hash, stamp] : batch) record(hash, stamp);
+  std::lock_guard lock{sync_mu_};
+  for (const auto& [hash, stamp] : batch) {
+    const auto it = unsynced_keys_.find(to_hex(hash));
+    if (it != unsynced_keys_.end() && --it->second == 0) unsynced_keys_.erase(it);
+  }
 }
 
 void ChunkCache::scan() {
@@ -195,10 +238,12 @@ void ChunkCache::scan() {
 void ChunkCache::rewrite_records() {
   std::vector<std::uint8_t> bytes;
   {
+    // Chunks not yet synced get no record (sync_round writes theirs).
+    std::lock_guard sync_lock{sync_mu_};
     std::lock_guard lock{mu_};
     bytes.reserve(index_.size() * kRecordSize);
     for (const auto& [key, e] : index_) {
-      if (!e.stamp) continue;
+      if (!e.stamp || unsynced_keys_.contains(key)) continue;
       const Record r = encode_record(hash_from_hex(key), *e.stamp);
       bytes.insert(bytes.end(), r.begin(), r.end());
     }
@@ -373,7 +418,6 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   if (out < 0) throw_errno("create " + tmp.string());
   try {
     write_all(out, raw, tmp.string());
-    if (::fsync(out) != 0) throw_errno("fsync " + tmp.string());
   } catch (...) {
     ::close(out);
     ::unlink(tmp.c_str());
@@ -386,7 +430,6 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
     ::unlink(tmp.c_str());
     throw_errno("rename " + final_path.string(), e);
   }
-  fsync_dir(final_path.parent_path());
   const int fd = ::open(final_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_errno("open " + final_path.string());
   auto file = std::make_shared<const File>(fd);
@@ -395,6 +438,12 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw_errno("stat " + final_path.string());
   const ChunkStamp stamp = stamp_of(st);
+  {
+    // Before the index has it: a compaction of the records from now on
+    // leaves it out until its sync round.
+    std::lock_guard lock{sync_mu_};
+    ++unsynced_keys_[key];
+  }
   {
     std::lock_guard lock{mu_};
     auto [it, inserted] = index_.try_emplace(key);
@@ -412,7 +461,11 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
     ++it->second.pins;
     remember_file(key, file);
   }
-  record(hash, stamp);
+  {
+    std::lock_guard lock{sync_mu_};
+    unsynced_.emplace_back(hash, stamp);
+  }
+  sync_cv_.notify_one();
   Handle handle{this, key, std::move(file), raw.size()};
   evict_if_needed();
   return handle;

@@ -24,7 +24,8 @@
 // is awaited on a thread of its own per VM (inotify on the console file).
 //
 // Domains are named <domain_prefix><vm id> ("vigo-42"); a VM's files are in
-// <host state_dir>/vm-<id>/ (disk.qcow2, console.log, resume.save).
+// <host state_dir>/vm-<id>/ (disk.qcow2, console.log; resume.save, the FIFO a
+// resume streams its saved state through, while it restores).
 //
 // reconcile() (run by the constructor, then every reconcile_interval)
 // compares the GIS with each host's hypervisor and resolves by these rules:

@@ -7,9 +7,16 @@
 //   tmp/                      chunks being written (removed at start)
 //   verified                  the verified-chunk records (below)
 // Contract:
-//   - commit() verifies the bytes against the hash, writes them to tmp/,
-//     fsyncs, renames into place and fsyncs the directory: a chunk is
-//     visible whole or not at all, also after kill -9 or power loss.
+//   - commit() verifies the bytes against the hash, writes them to tmp/ and
+//     renames them into place: a chunk is visible whole or not at all, also
+//     after kill -9. It does not wait for the disk (a fetch path that
+//     fsynced every chunk twice spent most of a LAN resume doing so):
+//     durability comes in groups. A syncer thread takes the chunks
+//     committed since its last round, syncs the filesystem (syncfs) and
+//     only then appends their records (below). After a power loss a chunk
+//     whose bytes did not reach the disk has no record, so its first open
+//     hashes it, finds the damage, removes it and reports a miss: a half
+//     chunk is never served. The destructor runs a last round.
 //   - open() returns a pinned handle (an open descriptor); a pinned chunk is
 //     never evicted. Nothing unverified is ever served: every open compares
 //     the file's identity (inode, size, mtime, ctime: its ChunkStamp, from
@@ -22,7 +29,7 @@
 //     nobody can set back, so such damage is caught at the next open, also
 //     across restarts; damage that bypasses the filesystem (the disk or
 //     its block device changed underneath) is not (docs/vfs-proxy.md).
-//   - The stamps are durable: commit() and every successful re-hash append
+//   - The stamps are durable: the syncer (for commits) and every successful re-hash append
 //     a 72-byte record (hash, stamp, checksum) to `verified` (no fsync: a
 //     lost or torn record only costs a re-hash). The constructor reads the
 //     records, keeps those of chunks on disk, and rewrites the file
@@ -36,6 +43,7 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <list>
@@ -43,9 +51,12 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace vigo::vfs {
 
@@ -138,6 +149,8 @@ class ChunkCache {
   void scan();
   // The verified-chunk records (the file `verified`).
   void record(const Hash& hash, const ChunkStamp& stamp);  // appends one; takes log_mu_ (and mu_ to compact)
+  void sync_committed(std::stop_token stop);                // the syncer thread
+  void sync_round();                                        // syncfs, then the pending records
   void rewrite_records();                                   // compacts from the index; takes mu_ then log_mu_
 
   ChunkCacheOptions options_;
@@ -152,6 +165,14 @@ class ChunkCache {
   std::mutex log_mu_;
   int log_fd_ = -1;               // GUARDED_BY(log_mu_): `verified`, O_APPEND
   std::uint64_t log_records_ = 0;  // GUARDED_BY(log_mu_)
+  // Commits whose records wait for the next sync round.
+  std::mutex sync_mu_;
+  std::condition_variable_any sync_cv_;
+  std::vector<std::pair<Hash, ChunkStamp>> unsynced_;  // GUARDED_BY(sync_mu_)
+  // Hex keys committed and not yet recorded (with how many commits): a
+  // compaction of the records leaves them out. Lock order: sync_mu_, mu_.
+  std::unordered_map<std::string, int> unsynced_keys_;  // GUARDED_BY(sync_mu_)
+  std::jthread syncer_;  // last member: stopped before the rest goes
 };
 
 [[nodiscard]] std::string to_hex(const Hash& hash);
