@@ -196,7 +196,7 @@ class Plan {
   // Every cell once per round, rounds one after the other: slow phases of
   // a noisy machine fall on every cell alike, not on the ones measured then.
   void measure_starts(const std::string& op) {
-    say(op + ": local file (one unmeasured start first, that fills the page cache)");
+    say(op + ": local file (one unmeasured start first)");
     start_once(op, Source::kLocal, "warmup", 0);
 
     // The working-set profiles of this start: recorded anew by one cold
@@ -210,6 +210,10 @@ class Plan {
     tb_->unmount(Source::kVfsLan);
 
     for (int r = 1; r <= o_.reps; ++r) {
+      // The local file from the disk (page cache dropped, as the server's
+      // files are for every cold cell), then from the page cache.
+      tb_->evict_server_files();
+      start_once(op, Source::kLocal, "cold", r);
       start_once(op, Source::kLocal, "warm", r);
       for (Source s : {Source::kVfsLan, Source::kVfsWan}) {
         tb_->evict_server_files();
