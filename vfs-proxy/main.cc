@@ -36,7 +36,7 @@ struct Options {
   std::uint32_t readahead_chunks = 4;
   std::uint32_t kernel_readahead_kb = 4096;
   bool no_working_sets = false;
-  std::int64_t profile_idle_ms = 5000;
+  std::int64_t profile_idle_ms = 30000;  // a TCG guest boots its kernel for seconds between the overlay's first read and its own
   std::int64_t profile_window_ms = 120000;
   std::uint32_t prefetch_depth = 8;
   std::int64_t fill_quiet_ms = 100;

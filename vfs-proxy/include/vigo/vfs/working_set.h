@@ -51,7 +51,7 @@ namespace vigo::vfs {
 
 struct WorkingSetOptions {
   bool enabled = true;
-  std::chrono::milliseconds idle{5000};     // recording ends after this long without a new chunk
+  std::chrono::milliseconds idle{30000};    // recording ends after this long without a new chunk
   std::chrono::milliseconds window{120000};  // or this long after the first read
   std::uint32_t depth = 8;                   // replay: chunks in flight per version
 };
