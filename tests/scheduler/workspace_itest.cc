@@ -421,5 +421,60 @@ TEST_F(WorkspaceTest, ReconciliationCleansUpAfterAManagerThatWentAwayAndAfterStr
   expect_nothing_left();
 }
 
+// Two GIS hosts driven through one libvirt (as vigod's [hosts.NAME] and
+// bench/instantiation have them): a domain of one is not the other's
+// orphan, and a domain that stops is failed on the host its row names.
+TEST_F(WorkspaceTest, HostsThatShareAHypervisorKeepEachOthersDomains) {
+  const std::string other = host_name_ + "-b";
+  {
+    gis::Registry reg{db_};
+    const gis::HostSpec host{other, "lan", "qemu:///system", 8, 2048, 100, "x86_64", {{"zone", "b"}}};
+    reg.register_hosts(std::span{&host, 1});
+  }
+  testing::TempDir other_state{"vigo-ws-state-b"};
+  HostContext a{host_name_, &hv_, vfs_.mount() / "images", state_.path()};
+  HostContext b{other, &hv_, vfs_.mount() / "images", other_state.path()};
+
+  // The same name or state directory twice is refused.
+  for (const auto& twice : {std::vector<HostContext>{a, a},
+                            std::vector<HostContext>{a, HostContext{other, &hv_, a.images_dir, a.state_dir}}}) {
+    try {
+      WorkspaceManager bad{db_, &publisher_, twice, options_};
+      ADD_FAILURE() << "two hosts with one name or state directory were accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    }
+  }
+
+  auto m = std::make_unique<WorkspaceManager>(db_, &publisher_, std::vector<HostContext>{a, b}, options_);
+  WorkspaceRequest r = boot("on-b");
+  r.placement.labels = {{"zone", "b"}};
+  const auto ws = m->create(r);
+  const auto s = m->wait(ws, Clock::now() + 200s);
+  ASSERT_EQ(s.state, "running") << s.error;
+  EXPECT_EQ(s.vms[0].host, other);
+  EXPECT_TRUE(fs::exists(other_state.path() / ("vm-" + std::to_string(s.vms[0].id))));
+
+  // Host a's reconciliation sees b's domain on the shared libvirt and leaves it.
+  const ReconcileReport report = m->reconcile();
+  EXPECT_TRUE(report.destroyed_domains.empty());
+  EXPECT_TRUE(report.vanished_vms.empty());
+  EXPECT_EQ(m->status(ws).state, "running");
+  EXPECT_TRUE(hv_.find(s.vms[0].domain).has_value());
+
+  // A new manager adopts it the same way.
+  m.reset();
+  m = std::make_unique<WorkspaceManager>(db_, &publisher_, std::vector<HostContext>{a, b}, options_);
+  EXPECT_EQ(m->status(ws).state, "running");
+
+  // Its domain gone behind the manager's back: failed (the event, on b's
+  // queue, or the reconciliation after it), and b's files are removed.
+  hv_.destroy(s.vms[0].domain);
+  m->reconcile();
+  EXPECT_EQ(m->status(ws).state, "failed");
+  EXPECT_TRUE(fs::is_empty(other_state.path()));
+  expect_nothing_left();
+}
+
 }  // namespace
 }  // namespace vigo::scheduler
