@@ -88,19 +88,8 @@ void Testbed::start_relay(Source s) {
   so.stdout_path = out;
   so.stderr_path = o_.work / "logs" / "relay.err";
   auto p = std::make_unique<Subprocess>(Subprocess::spawn(so));
-  const std::string marker = "listening on port ";
-  const auto deadline = Clock::now() + 10s;
-  for (;;) {
-    const std::string text = cli::slurp(out);
-    if (const auto at = text.find(marker); at != std::string::npos && text.find('\n', at) != std::string::npos) {
-      relay_ports_[s] = static_cast<std::uint16_t>(std::stoi(text.substr(at + marker.size())));
-      break;
-    }
-    if (!p->running() || Clock::now() > deadline) {
-      throw Error{ErrorCode::kUnavailable, "vigo-wan-relay did not start: " + cli::tail_of(so.stderr_path)};
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  relay_ports_[s] = static_cast<std::uint16_t>(
+      std::stoi(cli::wait_for_marker(out, "listening on port ", *p, so.stderr_path, 10s, "vigo-wan-relay")));
   relays_[s] = std::move(p);
 }
 
@@ -130,12 +119,8 @@ void Testbed::mount(Source s, const MountOptions& options) {
     const fs::path cache = o_.work / "cache" / source_name(s);
     if (!options.keep_cache) fs::remove_all(cache);
     fs::create_directories(cache);
-    std::string server;
-    for (const auto& a : stack_->sshd().ssh_argv(
-             info().imaged.string() + " --stdio --root " + store().string() + " --user demo", port_for(s))) {
-      server += "'" + a + "' ";
-    }
-    so.argv = {info().vigo_fs.string(), "--server", server, "--cache", cache.string(), "--mount", dir.string(),
+    so.argv = {info().vigo_fs.string(), "--server", cli::imaged_over_ssh(sshd(), info().imaged, store(), port_for(s)),
+               "--cache", cache.string(), "--mount", dir.string(),
                "--foreground", "--connections", std::to_string(o_.connections), "--log-level",
                "warn"};
     if (!options.working_sets) so.argv.push_back("--no-working-sets");
@@ -154,20 +139,15 @@ void Testbed::mount(Source s, const MountOptions& options) {
     so.argv.push_back(dir.string());
   }
   Mount m{std::make_unique<Subprocess>(Subprocess::spawn(so)), dir};
-  const auto deadline = Clock::now() + 60s;
-  for (;;) {
-    bool up = cli::is_mounted(dir);
-    if (up && is_vigo_fs(s)) {
+  // vigo-fs: also every connection up, so that a cold start does not wait for them.
+  std::function<bool()> ready;
+  if (is_vigo_fs(s)) {
+    ready = [&] {
       const auto st = nlohmann::json::parse(cli::slurp(dir / ".vigo-status"), nullptr, false);
-      up = !st.is_discarded() && st.value("connections_up", 0) == o_.connections;
-    }
-    if (up) break;
-    if (!m.process->running() || Clock::now() > deadline) {
-      throw Error{ErrorCode::kUnavailable,
-                  std::string{source_name(s)} + " did not mount on " + dir.string() + ": " + cli::tail_of(log)};
-    }
-    std::this_thread::sleep_for(50ms);
+      return !st.is_discarded() && st.value("connections_up", 0) == o_.connections;
+    };
   }
+  cli::wait_for_mount(dir, *m.process, log, 60s, source_name(s), ready);
   mounts_[s] = std::move(m);
 }
 
@@ -199,8 +179,7 @@ void Testbed::wait_idle(Source s, std::chrono::seconds timeout) const {
   int quiet = 0;
   while (Clock::now() < deadline) {
     const auto st = nlohmann::json::parse(status_json(s), nullptr, false);
-    bool idle = !st.is_discarded() && st.value("requests_queued", 1) == 0 && st.value("requests_in_flight", 1) == 0 &&
-                st.value("chunks_in_flight", 1) == 0;
+    bool idle = fetches_idle(st);
     if (idle) {
       for (const auto& w : st.value("working_sets", nlohmann::json::array())) {
         const std::string state = w.value("state", "");

@@ -193,6 +193,11 @@ LoadResult run_load(const LoadSpec& spec) {
   return r;
 }
 
+bool fetches_idle(const nlohmann::json& s) {
+  return s.is_object() && s.value("chunks_in_flight", 1) == 0 && s.value("requests_queued", 1) == 0 &&
+         s.value("requests_in_flight", 1) == 0;
+}
+
 std::uint64_t evict_page_cache(const std::string& path) {
   namespace fs = std::filesystem;
   std::uint64_t done = 0;

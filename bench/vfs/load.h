@@ -8,6 +8,8 @@
 // so runs on different systems can be checked to have read the same data.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +43,10 @@ struct LoadResult {
 // Throws std::runtime_error on any failed open or read and on a short read
 // inside the file.
 LoadResult run_load(const LoadSpec& spec);
+
+// Whether a vigo-fs status (its .vigo-status JSON) shows nothing queued or
+// in flight (no fetch, fill, read-ahead or prefetch); false for no status.
+bool fetches_idle(const nlohmann::json& status);
 
 // Asks the kernel to drop its cached pages of a file, or of every regular
 // file under a directory (posix_fadvise DONTNEED); returns the files done.

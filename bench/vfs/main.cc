@@ -137,10 +137,7 @@ int do_wait_idle(const std::string& status, int timeout_s) {
   while (true) {
     std::ifstream in{status};
     json s = json::parse(in, nullptr, false);
-    if (!s.is_discarded() && s.value("chunks_in_flight", 1) == 0 && s.value("requests_queued", 1) == 0 &&
-        s.value("requests_in_flight", 1) == 0) {
-      return 0;
-    }
+    if (fetches_idle(s)) return 0;
     if (std::chrono::steady_clock::now() >= deadline) {
       std::cerr << "vigo-bench-vfs: " << status << " not idle after " << timeout_s << " s\n";
       return 1;

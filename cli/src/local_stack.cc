@@ -122,24 +122,17 @@ struct LocalStack::Parts {
     fs::create_directories(mnt);
     fs::create_directories(dir("cache"));
     fs::create_directories(dir("logs"));
-    std::string server;
-    for (const auto& a : sshd->ssh_argv(imaged.string() + " --stdio --root " + dir("store").string() + " --user demo")) {
-      server += "'" + a + "' ";
-    }
     SpawnOptions so;
-    so.argv = {vigo_fs.string(), "--server", server, "--cache", dir("cache").string(), "--mount", mnt.string(),
-               "--foreground"};
+    so.argv = {vigo_fs.string(), "--server", imaged_over_ssh(*sshd, imaged, dir("store")), "--cache",
+               dir("cache").string(), "--mount", mnt.string(), "--foreground"};
     so.stderr_path = dir("logs") / "vigo-fs.log";
     step("mounting the image store with vigo-fs on " + mnt.string());
     fs_proc = std::make_unique<Subprocess>(Subprocess::spawn(so));
-    const auto deadline = Clock::now() + 30s;
-    while (!is_mounted(mnt)) {
-      if (!fs_proc->running()) {
-        fs_proc.reset();
-        throw Error{ErrorCode::kUnavailable, "vigo-fs exited: " + tail_of(so.stderr_path)};
-      }
-      if (Clock::now() > deadline) throw Error{ErrorCode::kTimeout, "vigo-fs did not mount within 30 s"};
-      std::this_thread::sleep_for(50ms);
+    try {
+      wait_for_mount(mnt, *fs_proc, so.stderr_path, 30s, "vigo-fs");
+    } catch (...) {
+      if (!fs_proc->running()) fs_proc.reset();
+      throw;
     }
     done();
   }
@@ -184,23 +177,12 @@ struct LocalStack::Parts {
     so.stderr_path = dir("logs") / "vigod.log";
     step("starting vigod");
     vigod_proc = std::make_unique<Subprocess>(Subprocess::spawn(so));
-    const std::string marker = "vigod: listening on ";
-    const auto deadline = Clock::now() + 120s;  // it reconciles what an earlier run left first
-    for (;;) {
-      const std::string text = slurp(out_file);
-      if (const auto at = text.find(marker); at != std::string::npos) {
-        const auto end = text.find('\n', at);
-        if (end != std::string::npos) {
-          info.api_url = text.substr(at + marker.size(), end - at - marker.size());
-          break;
-        }
-      }
-      if (!vigod_proc->running()) {
-        vigod_proc.reset();
-        throw Error{ErrorCode::kUnavailable, "vigod exited: " + tail_of(so.stderr_path)};
-      }
-      if (Clock::now() > deadline) throw Error{ErrorCode::kTimeout, "vigod did not listen within 120 s"};
-      std::this_thread::sleep_for(50ms);
+    try {
+      // Up to 120 s: it reconciles what an earlier run left first.
+      info.api_url = wait_for_marker(out_file, "vigod: listening on ", *vigod_proc, so.stderr_path, 120s, "vigod");
+    } catch (...) {
+      if (!vigod_proc->running()) vigod_proc.reset();
+      throw;
     }
     done(info.api_url);
   }

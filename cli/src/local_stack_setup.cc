@@ -174,4 +174,42 @@ void unmount_lazily(const fs::path& dir) {
   if (is_mounted(dir)) (void)run_command({"fusermount3", "-u", "-z", dir.string()}, std::chrono::seconds{30});
 }
 
+std::string imaged_over_ssh(const LocalSshd& sshd, const fs::path& imaged, const fs::path& store, std::uint16_t port) {
+  std::string command;
+  for (const auto& a : sshd.ssh_argv(imaged.string() + " --stdio --root " + store.string() + " --user demo", port)) {
+    command += "'" + a + "' ";
+  }
+  return command;
+}
+
+void wait_for_mount(const fs::path& dir, Subprocess& process, const fs::path& log, std::chrono::seconds timeout,
+                    const std::string& what, const std::function<bool()>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!is_mounted(dir) || (ready && !ready())) {
+    if (!process.running()) throw Error{ErrorCode::kUnavailable, what + " exited: " + tail_of(log)};
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error{ErrorCode::kTimeout, what + " did not mount on " + dir.string() + " within " +
+                                           std::to_string(timeout.count()) + " s: " + tail_of(log)};
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+std::string wait_for_marker(const fs::path& out, const std::string& marker, Subprocess& process,
+                            const fs::path& log, std::chrono::seconds timeout, const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const std::string text = slurp(out);
+    if (const auto at = text.find(marker); at != std::string::npos) {
+      const auto end = text.find('\n', at);
+      if (end != std::string::npos) return text.substr(at + marker.size(), end - at - marker.size());
+    }
+    if (!process.running()) throw Error{ErrorCode::kUnavailable, what + " exited: " + tail_of(log)};
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error{ErrorCode::kTimeout, what + " did not start within " + std::to_string(timeout.count()) + " s"};
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 }  // namespace vigo::cli

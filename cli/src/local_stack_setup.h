@@ -6,11 +6,15 @@
 // small file and mount helpers the stack (and bench/instantiation) use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <string>
 
 #include "local_stack.h"
+#include "vigo/common/local_sshd.h"
+#include "vigo/common/subprocess.h"
 #include "vigo/gis/database.h"
 
 namespace vigo::cli {
@@ -56,5 +60,24 @@ void write_text_atomic(const std::filesystem::path& file, const std::string& tex
 // it if it is (a mount left by a killed process).
 [[nodiscard]] bool is_mounted(const std::filesystem::path& dir);
 void unmount_lazily(const std::filesystem::path& dir);
+
+// vigo-fs's --server: `ssh ... <imaged> --stdio --root <store> --user demo`
+// as one shell command, to the sshd's port or to `port` (a relay).
+[[nodiscard]] std::string imaged_over_ssh(const LocalSshd& sshd, const std::filesystem::path& imaged,
+                                          const std::filesystem::path& store, std::uint16_t port = 0);
+
+// Waits until `dir` is a mount point and `ready` (if given) says so too.
+// kUnavailable with the tail of `log` when `process` exits first, kTimeout
+// after `timeout`; `what` names the filesystem in both.
+void wait_for_mount(const std::filesystem::path& dir, Subprocess& process, const std::filesystem::path& log,
+                    std::chrono::seconds timeout, const std::string& what,
+                    const std::function<bool()>& ready = {});
+
+// Waits until `out` (a process's stdout) holds a whole line with `marker`
+// and returns the rest of that line. kUnavailable with the tail of `log`
+// when `process` exits first, kTimeout after `timeout`.
+[[nodiscard]] std::string wait_for_marker(const std::filesystem::path& out, const std::string& marker,
+                                          Subprocess& process, const std::filesystem::path& log,
+                                          std::chrono::seconds timeout, const std::string& what);
 
 }  // namespace vigo::cli

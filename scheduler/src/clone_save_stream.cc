@@ -29,17 +29,20 @@ std::string errno_text(const std::string& what) { return what + ": " + std::stre
 }  // namespace
 
 CloneSaveStream::CloneSaveStream(const fs::path& parent, const CloneIdentity& identity, const fs::path& fifo)
+    : CloneSaveStream(parent, read_save_file_header(parent), identity, fifo) {}
+
+CloneSaveStream::CloneSaveStream(const fs::path& parent, const SaveFileHeader& header, const CloneIdentity& identity,
+                                 const fs::path& fifo)
     : parent_(parent), fifo_(fifo) {
-  const ClonePrefix prefix = clone_save_prefix(parent, identity);
-  prefix_ = prefix.bytes;
+  ClonePrefix prefix = clone_save_prefix(header, identity);
+  prefix_ = std::move(prefix.bytes);
   stream_offset_ = prefix.parent_stream_offset;
   std::error_code ec;
   const auto size = fs::file_size(parent, ec);
   if (ec) throw Error{ErrorCode::kNotFound, "save file " + parent.string() + ": " + ec.message()};
-  if (size < stream_offset_) {
-    throw invalid_argument("save file", parent.string() + " ends before its migration stream");
-  }
-  stream_bytes_ = size - stream_offset_;
+  // read_save_file_header checked that a stream follows; a file that has
+  // shrunk since is reported by the writer.
+  stream_bytes_ = size > stream_offset_ ? size - stream_offset_ : 0;
   if (::mkfifo(fifo.c_str(), 0600) != 0) {
     if (errno == EEXIST) throw Error{ErrorCode::kAlreadyExists, "clone save file " + fifo.string() + " already exists"};
     throw_errno("mkfifo " + fifo.string());

@@ -412,6 +412,10 @@ ClonePrefix clone_save_prefix(const fs::path& parent, const CloneIdentity& ident
   return plan_clone(read_save_file_header(parent), identity);
 }
 
+ClonePrefix clone_save_prefix(const SaveFileHeader& parent, const CloneIdentity& identity) {
+  return plan_clone(parent, identity);
+}
+
 CloneSaveResult write_clone_save_file(const fs::path& parent, const CloneIdentity& identity, const fs::path& out) {
   const std::string source = parent.string();
   UniqueFd in = open_or_throw(parent, O_RDONLY, "save file");

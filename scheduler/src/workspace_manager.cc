@@ -317,7 +317,7 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       id.console_log = console;
       // The state streams into the restore through a FIFO while it is
       // still being read from the image (clone_save_stream.h).
-      CloneSaveStream stream{memory, id, dir / "resume.save"};
+      CloneSaveStream stream{memory, header, id, dir / "resume.save"};
       if (vm->cancelled) return;
       set_state(vm->id, "starting");
       try {

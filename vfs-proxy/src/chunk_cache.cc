@@ -439,11 +439,13 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   if (::fstat(fd, &st) != 0) throw_errno("stat " + final_path.string());
   const ChunkStamp stamp = stamp_of(st);
   {
-    // Before the index has it: a compaction of the records from now on
-    // leaves it out until its sync round.
+    // Queued for the syncer before the index has it: a compaction of the
+    // records from now on leaves it out until its sync round.
     std::lock_guard lock{sync_mu_};
+    unsynced_.emplace_back(hash, stamp);
     ++unsynced_keys_[key];
   }
+  sync_cv_.notify_one();
   {
     std::lock_guard lock{mu_};
     auto [it, inserted] = index_.try_emplace(key);
@@ -461,11 +463,6 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
     ++it->second.pins;
     remember_file(key, file);
   }
-  {
-    std::lock_guard lock{sync_mu_};
-    unsynced_.emplace_back(hash, stamp);
-  }
-  sync_cv_.notify_one();
   Handle handle{this, key, std::move(file), raw.size()};
   evict_if_needed();
   return handle;

@@ -21,6 +21,16 @@ std::filesystem::path absolute_path(const Config& c, std::string_view key) {
   return p;
 }
 
+// A host's keys under `table` ("host" or "hosts.NAME").
+VigodHost read_host(const Config& c, const std::string& table, const std::string& name) {
+  VigodHost h;
+  h.name = name;
+  h.uri = c.get_string(table + ".uri", "qemu:///system");
+  h.images_dir = absolute_path(c, table + ".images_dir");
+  h.state_dir = absolute_path(c, table + ".state_dir");
+  return h;
+}
+
 // The directory of the running executable (for the default vigo-imaged).
 std::filesystem::path self_dir() {
   std::error_code ec;
@@ -61,22 +71,14 @@ VigodConfig read_vigod_config(const Config& c) {
   v.log_level = c.get_string("log.level", "info");
 
   if (c.get_string("host.name")) {
-    VigodHost h;
-    h.name = required(c, "host.name");
-    validate_name("host.name", h.name);
-    h.uri = c.get_string("host.uri", "qemu:///system");
-    h.images_dir = absolute_path(c, "host.images_dir");
-    h.state_dir = absolute_path(c, "host.state_dir");
-    v.hosts.push_back(std::move(h));
+    const std::string name = required(c, "host.name");
+    validate_name("host.name", name);
+    v.hosts.push_back(read_host(c, "host", name));
   }
   for (const std::string& name : c.tables_under("hosts")) {
     const std::string key = "hosts." + name;
     validate_name(key, name);
-    VigodHost h;
-    h.name = name;
-    h.uri = c.get_string(key + ".uri", "qemu:///system");
-    h.images_dir = absolute_path(c, key + ".images_dir");
-    h.state_dir = absolute_path(c, key + ".state_dir");
+    VigodHost h = read_host(c, key, name);
     for (const VigodHost& other : v.hosts) {
       if (other.name == h.name) throw invalid_argument(key, "host " + name + " is given twice");
       if (other.state_dir.lexically_normal() == h.state_dir.lexically_normal()) {

@@ -33,6 +33,9 @@ class CloneSaveStream {
  public:
   CloneSaveStream(const std::filesystem::path& parent, const CloneIdentity& identity,
                   const std::filesystem::path& fifo);
+  // With the parent's header already read (the caller needed it too).
+  CloneSaveStream(const std::filesystem::path& parent, const SaveFileHeader& header, const CloneIdentity& identity,
+                  const std::filesystem::path& fifo);
   ~CloneSaveStream();
   CloneSaveStream(const CloneSaveStream&) = delete;
   CloneSaveStream& operator=(const CloneSaveStream&) = delete;

@@ -115,6 +115,8 @@ struct ClonePrefix {
   bool offset_kept = false;                // bytes.size() == parent_stream_offset
 };
 [[nodiscard]] ClonePrefix clone_save_prefix(const std::filesystem::path& parent, const CloneIdentity& identity);
+// The same from a header already read (read_save_file_header).
+[[nodiscard]] ClonePrefix clone_save_prefix(const SaveFileHeader& parent, const CloneIdentity& identity);
 
 struct CloneSaveResult {
   std::uint32_t data_len = 0;
