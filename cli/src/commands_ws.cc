@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `vigo ws ...`: workspaces through vigod's API (docs/api.md): list, show,
 // create (waiting until running, with the states as they pass), delete,
-// pause, resume, stop, start, checkpoint, console, events (follows the
+// pause, resume, stop, start, migrate, checkpoint, console, events (follows the
 // server-sent event stream); `vigo checkpoints` lists the caller's
 // checkpoints (`vigo images`: commands_images.cc). Tables for people,
 // --json for scripts. Exit codes as every vigo command (app.cc): 0 done,
@@ -186,6 +186,27 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
   add_action(*ws, ctx, "resume", "Resume a paused workspace", "resume", false);
   add_action(*ws, ctx, "stop", "Stop a persistent workspace (kept on the image server)", "stop", true);
   add_action(*ws, ctx, "start", "Start a stopped persistent workspace again", "start", true);
+
+  // ws migrate ID [--label KEY=VALUE]...: to another host (one with these labels).
+  auto mg_id = std::make_shared<std::int64_t>(0);
+  auto mg_labels = std::make_shared<std::vector<std::string>>();
+  auto* mg = ws->add_subcommand("migrate", "Move a workspace's VM to another host (saved there, resumed here)");
+  mg->add_option("id", *mg_id, "Workspace id")->required()->check(CLI::PositiveNumber);
+  mg->add_option("--label", *mg_labels, "Only a host with this label (KEY=VALUE; repeatable)");
+  mg->callback([&ctx, mg_id, mg_labels] {
+    json labels = json::object();
+    for (const auto& l : *mg_labels) {
+      const auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw Error{ErrorCode::kInvalidArgument, "'" + l + "' is not KEY=VALUE", "label"};
+      }
+      labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    json body = json::object();
+    if (!labels.empty()) body["placement"] = {{"labels", labels}};
+    ctx.api().post(path_of(*mg_id, "migrate"), body);
+    print_one(ctx, wait_settled(ctx, *mg_id, std::chrono::seconds{600}));
+  });
 
   auto cp_id = std::make_shared<std::int64_t>(0);
   auto cp_name = std::make_shared<std::string>();

@@ -296,6 +296,13 @@ struct LocalStack::Parts {
   }
 };
 
+void LocalStack::kill_and_restart_vigod() {
+  if (!parts_->vigod_proc) throw Error{ErrorCode::kUnavailable, "vigod is not running", "vigod"};
+  parts_->vigod_proc->terminate(std::chrono::seconds{0}, SIGKILL);
+  parts_->vigod_proc.reset();
+  parts_->start_vigod();
+}
+
 LocalStack::LocalStack(LocalStackOptions options, std::ostream& progress)
     : parts_(std::make_unique<Parts>(std::move(options), progress)) {}
 

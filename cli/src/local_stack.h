@@ -93,6 +93,10 @@ class LocalStack {
   [[nodiscard]] const LocalStackInfo& info() const;
   // The loopback sshd in front of the store (after start()).
   [[nodiscard]] const LocalSshd& sshd() const;
+  // Kills vigod with SIGKILL, as a crash would (no shutdown, no cleanup),
+  // and starts it again: it reconciles what the dead one left, then listens
+  // (info().api_url may change with api_port 0). For the crash tests.
+  void kill_and_restart_vigod();
 
   struct Parts;
 

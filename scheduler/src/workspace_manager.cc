@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // WorkspaceManager, the lifecycle: start-up and shutdown, create (placement
 // and the hand-over to a host's queue), instantiation and readiness,
-// failure and teardown, libvirt events, status, pause, remove.
+// failure and teardown, status, pause, remove.
 #include "vigo/scheduler/workspace_manager.h"
 
 #include <algorithm>
@@ -97,11 +97,15 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
   if (options_.checkpoint_tick.count() > 0) {
     checkpointer_ = every(options_.checkpoint_tick, [this] { take_due_checkpoints(); });
   }
+  if (options_.host_silence.count() > 0 && options_.heartbeat_interval.count() > 0) {
+    watcher_ = every(options_.heartbeat_interval, [this] { watch_hosts(); });
+  }
 }
 
 WorkspaceManager::~WorkspaceManager() {
   reconciler_ = {};
   checkpointer_ = {};
+  watcher_ = {};
   for (Hypervisor* hv : hypervisors()) hv->on_event(nullptr);
   std::map<std::int64_t, std::shared_ptr<Vm>> handling;
   {
@@ -268,6 +272,13 @@ WorkspaceManager::Placed WorkspaceManager::place(pqxx::transaction_base& txn, st
 }
 
 void WorkspaceManager::launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan) {
+  instantiate_later(adopt(workspace, placed, plan));
+}
+
+std::vector<std::shared_ptr<WorkspaceManager::Vm>> WorkspaceManager::adopt(std::int64_t workspace,
+                                                                          const std::vector<Placed>& placed,
+                                                                          const LaunchPlan& plan) {
+  std::vector<std::shared_ptr<Vm>> out;
   for (const auto& pl : placed) {
     auto vm = std::make_shared<Vm>();
     vm->id = pl.vm;
@@ -279,9 +290,28 @@ void WorkspaceManager::launch(std::int64_t workspace, const std::vector<Placed>&
       std::lock_guard lock{mu_};
       handling_[vm->id] = vm;
     }
-    Host& h = host(pl.host);
+    out.push_back(std::move(vm));
+  }
+  return out;
+}
+
+void WorkspaceManager::instantiate_later(const std::vector<std::shared_ptr<Vm>>& vms) {
+  for (const auto& vm : vms) {
+    Host& h = host(vm->host);
     h.post([this, &h, vm] { instantiate(h, vm); });
   }
+}
+
+WorkspaceManager::LaunchPlan WorkspaceManager::resume_plan(const std::string& profile, const std::string& memory_file,
+                                                           const std::string& disk_file,
+                                                           const std::string& disk_format) const {
+  LaunchPlan plan;
+  plan.profile = &options_.profiles.at(profile);
+  plan.memory_file = memory_file;
+  plan.disk_file = disk_file;
+  plan.disk_format = disk_format == "raw" ? DiskFormat::kRaw : DiskFormat::kQcow2;
+  plan.readiness_timeout = options_.readiness_timeout;
+  return plan;
 }
 
 void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
@@ -297,7 +327,7 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       create_overlay(h.ctx.images_dir / vm->plan.image_file, vm->plan.image_format, overlay);
       std::map<std::string, DiskSpec> disks{{"root", DiskSpec{overlay, DiskFormat::kQcow2, false}}};
       VmSpec spec = to_spec(*vm->plan.profile, domain, vm->uuid, console, disks);
-      spec.accelerator = options_.accelerator;
+      spec.accelerator = h.ctx.accelerator.value_or(options_.accelerator);
       for (auto& nic : spec.nics) {
         nic.network = "user";  // host networks are not set up by vigo yet: QEMU's user-mode network
         if (nic.mac.empty()) nic.mac = random_mac();
@@ -389,61 +419,6 @@ void WorkspaceManager::fail(Host& h, std::int64_t vm, const std::string& why) {
   }
   std::lock_guard lock{mu_};
   handling_.erase(vm);
-}
-
-// Every stop the manager makes itself (teardown, save) runs on the host's
-// queue and moves the row out of running/paused/starting before the queue
-// takes the next job; so the event's job, queued behind it, finds the row
-// moved on and does nothing. What is left is a guest that stopped by itself.
-std::vector<Hypervisor*> WorkspaceManager::hypervisors() const {
-  std::vector<Hypervisor*> out;
-  for (const auto& h : hosts_) {
-    if (std::find(out.begin(), out.end(), h->ctx.hypervisor) == out.end()) out.push_back(h->ctx.hypervisor);
-  }
-  return out;
-}
-
-// An event names a domain, not a host: the VM's row says which host it is
-// on, and only a host driven through the hypervisor that reported it acts.
-void WorkspaceManager::on_event(Hypervisor& hv, const DomainEvent& e) {
-  if (e.kind != DomainEvent::Kind::kStopped && e.kind != DomainEvent::Kind::kCrashed) return;
-  const auto vm = vm_of_domain(e.name);
-  if (!vm) return;
-  std::string host_name;
-  try {
-    host_name = db_.read([&](pqxx::transaction_base& txn) {
-      const auto rows = txn.exec_params(
-          "SELECT h.name FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id WHERE v.id = $1", *vm);
-      return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
-    });
-  } catch (const std::exception& ex) {
-    // Reconciliation catches what this event would have.
-    log::warn("domain event not handled", {{"domain", e.name}, {"error", ex.what()}});
-    return;
-  }
-  for (auto& hp : hosts_) {
-    if (hp->ctx.name == host_name && hp->ctx.hypervisor == &hv) on_host_event(*hp, *vm, e);
-  }
-}
-
-void WorkspaceManager::on_host_event(Host& h, std::int64_t vm, const DomainEvent& e) {
-  h.post([this, &h, id = vm, kind = e.kind, detail = e.detail] {
-    const auto state = db_.read([&](pqxx::transaction_base& txn) {
-      const auto rows = txn.exec_params("SELECT state::text FROM gis.vms WHERE id = $1", id);
-      return rows.empty() ? std::string{} : rows[0][0].as<std::string>();
-    });
-    if (state != "running" && state != "paused" && state != "starting") return;
-    if (h.hv().find(domain_name(id))) return;  // restored meanwhile (a checkpoint)
-    std::shared_ptr<Vm> handled;
-    {
-      std::lock_guard lock{mu_};
-      if (auto it = handling_.find(id); it != handling_.end()) handled = it->second;
-    }
-    if (handled) handled->waiter.request_stop();  // this queue is the only one that assigns it
-    fail(h, id,
-         std::string{kind == DomainEvent::Kind::kCrashed ? "the guest crashed" : "the guest stopped"} + " (" +
-             detail + ")");
-  });
 }
 
 // ---------------------------------------------------------------- status

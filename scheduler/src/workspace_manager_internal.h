@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the WorkspaceManager's source files share (workspace_manager.cc: the
-// lifecycle; workspace_state.cc: checkpoints, stop and start;
+// lifecycle; workspace_events.cc: libvirt's events; workspace_state.cc:
+// checkpoints, stop and start; workspace_moves.cc: migration and failover;
 // workspace_reconcile.cc: reconciliation): a host's work queue, the record of
 // a VM being instantiated, and small helpers. Internal to scheduler/src.
 #pragma once
@@ -22,6 +23,10 @@ inline constexpr const char* kResumeReady = "VIGO-ALIVE";
 
 // The VM id in "<prefix><id>", if that is what `name` is.
 std::optional<std::int64_t> id_after(const std::string& prefix, const std::string& name);
+
+// The names of the checkpoints the manager takes by itself: ws<id>-<kind><n>,
+// n counting the workspace's checkpoints (so a name is never taken twice).
+std::string own_checkpoint_name(std::int64_t workspace, const char* kind, int taken);
 
 struct LiveVm {
   std::int64_t id;

@@ -10,13 +10,9 @@
 namespace vigo::scheduler {
 namespace fs = std::filesystem;
 
-namespace {
-// The names of the checkpoints the manager takes by itself: ws<id>-<kind><n>,
-// n counting the workspace's checkpoints (so a name is never taken twice).
 std::string own_checkpoint_name(std::int64_t workspace, const char* kind, int taken) {
   return "ws" + std::to_string(workspace) + "-" + kind + std::to_string(taken + 1);
 }
-}  // namespace
 
 CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::string& name) {
   if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to publish checkpoints to"};
@@ -147,8 +143,7 @@ void WorkspaceManager::stop(std::int64_t workspace) {
 
 void WorkspaceManager::start(std::int64_t workspace, const PlacementRequest& placement) {
   std::vector<Placed> placed;
-  std::string profile_name, memory_file, disk_file;
-  DiskFormat disk_format = DiskFormat::kQcow2;
+  std::string profile_name, memory_file, disk_file, disk_format;
   std::shared_lock launching{launching_};
   db_.write([&](pqxx::transaction_base& txn) {
     placed.clear();
@@ -169,17 +164,11 @@ void WorkspaceManager::start(std::int64_t workspace, const PlacementRequest& pla
     profile_name = w[0][3].as<std::string>();
     memory_file = w[0][4].as<std::string>();
     disk_file = w[0][5].as<std::string>();
-    disk_format = w[0][6].as<std::string>() == "raw" ? DiskFormat::kRaw : DiskFormat::kQcow2;
+    disk_format = w[0][6].as<std::string>();
     placed.push_back(place(txn, workspace, w[0][0].as<std::string>(), profile_name, placement, std::nullopt,
                            w[0][7].as<std::int64_t>()));
   });
-  LaunchPlan plan;
-  plan.profile = &options_.profiles.at(profile_name);
-  plan.memory_file = memory_file;
-  plan.disk_file = disk_file;
-  plan.disk_format = disk_format;
-  plan.readiness_timeout = options_.readiness_timeout;
-  launch(workspace, placed, plan);
+  launch(workspace, placed, resume_plan(profile_name, memory_file, disk_file, disk_format));
 }
 
 int WorkspaceManager::take_due_checkpoints() {

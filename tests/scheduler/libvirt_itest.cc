@@ -14,6 +14,7 @@
 #include "support/pg_fixture.h"
 #include "vigo/common/error.h"
 #include "vigo/common/subprocess.h"
+#include "vigo/scheduler/accelerator_probe.h"
 #include "vigo/scheduler/console_watch.h"
 #include "vigo/scheduler/libvirt_hypervisor.h"
 
@@ -114,6 +115,24 @@ TEST_F(LibvirtTest, BootsToReadinessPausesSavesRestoresAndDestroys) {
   hv_.destroy(name_);
   EXPECT_TRUE(saw(DomainEvent::Kind::kStopped));
   EXPECT_FALSE(hv_.find(name_).has_value());
+}
+
+// `auto`: the probe picks what runs guests here (TCG on these machines, where
+// /dev/kvm exists but a KVM guest never prints), leaves no domain and no
+// file, and a guest started with what it picked boots to readiness.
+TEST_F(LibvirtTest, TheAcceleratorProbePicksOneThatBootsAndLeavesNothing) {
+  const fs::path scratch = dir_.path() / "probe";
+  const Accelerator picked = probe_accelerator(hv_, testing::guest_boot(), scratch, 5s);
+  EXPECT_TRUE(fs::is_empty(scratch));
+  for (const auto& d : hv_.list()) EXPECT_EQ(d.name.rfind("vigo-probe-", 0), std::string::npos) << d.name;
+
+  VmSpec s = spec();
+  s.accelerator = picked;
+  ConsoleWatch console{s.console_log};
+  hv_.start(s);
+  const auto ready = console.wait_for("VIGO-READY", Clock::now() + 180s);
+  EXPECT_TRUE(ready.has_value()) << "picked " << accelerator_name(picked) << "; console:\n" << console.tail(4000);
+  hv_.destroy(name_);
 }
 
 TEST_F(LibvirtTest, BadRequestsAreClearErrorsAndLeaveNothing) {

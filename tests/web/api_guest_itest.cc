@@ -216,6 +216,7 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
                                 {"POST", "/resume", ""},
                                 {"POST", "/stop", ""},
                                 {"POST", "/start", ""},
+                                {"POST", "/migrate", ""},
                                 {"POST", "/checkpoint", R"({"name": "mine"})"},
                                 {"GET", "/console", ""}};
   for (const auto& c : calls) {
@@ -237,6 +238,12 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
   // alice: pause, resume, console, a checkpoint only she (and the admin) sees.
   EXPECT_EQ(alice.post(ws + "/pause")["state"], "paused");
   EXPECT_EQ(alice.post(ws + "/resume")["state"], "running");
+  // A migration needs another host; this vigod drives one: no room, nothing changed.
+  const auto nowhere = alice.request("POST", ws + "/migrate", R"({"placement": {"policy": "pack"}})");
+  EXPECT_EQ(nowhere.status, 503) << nowhere.body;
+  EXPECT_EQ(body_of(nowhere)["error"]["code"], "resource_exhausted") << nowhere.body;
+  EXPECT_EQ(alice.request("POST", ws + "/migrate", R"({"placement": {"bogus": 1}})").status, 400);
+  EXPECT_EQ(alice.get(ws)["state"], "running");
   const json console = alice.get(ws + "/console?bytes=65536");
   ASSERT_EQ(console["vms"].size(), 1u);
   EXPECT_FALSE(console["vms"][0]["console"].get<std::string>().empty());

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Workspace routes: list, create (boot from an image, resume or clone N from
-// a checkpoint, or take a future), show, delete, pause/resume, stop/start,
+// a checkpoint, or take a future), show, delete, pause/resume, stop/start, migrate,
 // checkpoint, console tail.
 #include <charconv>
 #include <limits>
@@ -158,13 +158,15 @@ Response act(ApiContext& ctx, RouteCall& call, Action action) {
   return Response::json(200, to_json(ctx.workspaces().status(s.id)));
 }
 
-Response start(ApiContext& ctx, RouteCall& call) {
+// An action whose body may carry a placement (start, migrate).
+template <typename Action>
+Response act_placed(ApiContext& ctx, RouteCall& call, Action action) {
   auto f = JsonFields::parse(call.request.body);
   scheduler::PlacementRequest placement;
   if (auto p = f.object("placement")) placement = read_placement(*p);
   f.finish();
   const auto s = visible(ctx, call);
-  ctx.workspaces().start(s.id, placement);
+  action(ctx.workspaces(), s.id, placement);
   return Response::json(200, to_json(ctx.workspaces().status(s.id)));
 }
 
@@ -224,7 +226,12 @@ void add_workspace_routes(RouteTable& t) {
         [](ApiContext& c, RouteCall& r) { return act(c, r, [](auto& m, auto id) { m.unpause(id); }); });
   t.add("POST", "/v1/workspaces/{id}/stop", Access::kUser,
         [](ApiContext& c, RouteCall& r) { return act(c, r, [](auto& m, auto id) { m.stop(id); }); });
-  t.add("POST", "/v1/workspaces/{id}/start", Access::kUser, start);
+  t.add("POST", "/v1/workspaces/{id}/start", Access::kUser, [](ApiContext& c, RouteCall& r) {
+    return act_placed(c, r, [](auto& m, auto id, const auto& p) { m.start(id, p); });
+  });
+  t.add("POST", "/v1/workspaces/{id}/migrate", Access::kUser, [](ApiContext& c, RouteCall& r) {
+    return act_placed(c, r, [](auto& m, auto id, const auto& p) { m.migrate(id, p); });
+  });
   t.add("POST", "/v1/workspaces/{id}/checkpoint", Access::kUser, checkpoint);
   t.add("GET", "/v1/workspaces/{id}/console", Access::kUser, console);
   t.add("POST", "/v1/futures/{id}/claim", Access::kUser, claim_future);

@@ -110,8 +110,14 @@ VigodConfig read_vigod_config(const Config& c) {
   v.reconcile_interval = std::chrono::seconds{c.get_int("scheduler.reconcile_interval_s", 60, 0, 86400)};
   v.checkpoint_tick = std::chrono::seconds{c.get_int("scheduler.checkpoint_tick_s", 5, 0, 3600)};
   v.accelerator = c.get_string("scheduler.accelerator", "tcg");
-  if (v.accelerator != "tcg" && v.accelerator != "kvm") {
-    throw invalid_argument("scheduler.accelerator", "must be \"tcg\" or \"kvm\"");
+  if (v.accelerator != "tcg" && v.accelerator != "kvm" && v.accelerator != "auto") {
+    throw invalid_argument("scheduler.accelerator", "must be \"tcg\", \"kvm\" or \"auto\"");
+  }
+  v.host_silence = std::chrono::seconds{c.get_int("scheduler.host_silence_s", 60, 0, 86400)};
+  v.heartbeat_interval = std::chrono::seconds{c.get_int("scheduler.heartbeat_interval_s", 10, 1, 3600)};
+  if (v.host_silence.count() > 0 && v.host_silence < 2 * v.heartbeat_interval) {
+    throw invalid_argument("scheduler.host_silence_s",
+                           "must be 0 (off) or at least twice scheduler.heartbeat_interval_s");
   }
   return v;
 }

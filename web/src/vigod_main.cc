@@ -15,6 +15,7 @@
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
 #include "vigo/common/shutdown.h"
+#include "vigo/scheduler/accelerator_probe.h"
 #include "vigo/scheduler/libvirt_hypervisor.h"
 #include "vigo/scheduler/workspace_manager.h"
 #include "vigo/web/api.h"
@@ -38,6 +39,16 @@ std::map<std::string, scheduler::VmProfile> load_profiles(const std::filesystem:
   return out;
 }
 
+// `auto`: a probe with the kernel of the first profile that boots one.
+scheduler::Accelerator probe(scheduler::Hypervisor& hv, const std::map<std::string, scheduler::VmProfile>& profiles,
+                             const std::filesystem::path& scratch) {
+  for (const auto& [name, p] : profiles) {
+    if (p.direct_boot) return scheduler::probe_accelerator(hv, *p.direct_boot, scratch);
+  }
+  log::warn("accelerator auto: no profile boots a kernel directly to probe with; TCG");
+  return scheduler::Accelerator::kTcg;
+}
+
 int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
   gis::Database db{gis::DatabaseOptions{vc.database_url, vc.database_pool}};
   std::unique_ptr<web::Api> api;
@@ -56,14 +67,23 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
     o.checkpoint_tick = vc.checkpoint_tick;
     o.domain_prefix = vc.domain_prefix;
     o.accelerator = vc.accelerator == "kvm" ? scheduler::Accelerator::kKvm : scheduler::Accelerator::kTcg;
+    o.host_silence = vc.host_silence;
+    o.heartbeat_interval = vc.heartbeat_interval;
     events.emplace();
     publisher.emplace(vc.imaged, vc.store, vc.image_server);
     // One libvirt connection per URI, shared by the hosts behind it.
     std::vector<scheduler::HostContext> hosts;
+    std::map<std::string, scheduler::Accelerator> probed;  // by URI
     for (const auto& host : vc.hosts) {
       auto& hv = hypervisors[host.uri];
       if (!hv) hv = std::make_unique<scheduler::LibvirtHypervisor>(*events, host.uri);
-      hosts.push_back({host.name, hv.get(), host.images_dir, host.state_dir});
+      std::optional<scheduler::Accelerator> accelerator;
+      if (vc.accelerator == "auto") {
+        if (!probed.contains(host.uri)) probed[host.uri] = probe(*hv, o.profiles, host.state_dir);
+        accelerator = probed[host.uri];
+        log::info("accelerator", {{"host", host.name}, {"accelerator", scheduler::accelerator_name(*accelerator)}});
+      }
+      hosts.push_back({host.name, hv.get(), host.images_dir, host.state_dir, accelerator});
     }
     manager = std::make_unique<scheduler::WorkspaceManager>(db, &*publisher, std::move(hosts), std::move(o));
   }

@@ -41,6 +41,13 @@
 // Periodic checkpoints (WorkspaceRequest::checkpoint_interval) are taken by
 // a timer thread through checkpoint(); a failed one is logged and retried at
 // the next tick.
+// Moving (workspace_moves.cc): migrate() is an offline migration (the VM's
+// memory and disk saved to the image server on its host, resumed on
+// another). With host_silence set, a watcher records a heartbeat for every
+// host whose hypervisor answers, marks hosts silent for longer down (in the
+// GIS: their futures are withdrawn), and fails over the running or paused
+// VMs of down hosts: resumed on another host from their workspace's latest
+// checkpoint, or failed when it has none.
 // Lifecycle events from libvirt (a guest that stops or crashes on its own)
 // mark the VM failed at once, on the queue of the host its row names.
 //
@@ -79,6 +86,9 @@ struct HostContext {
   Hypervisor* hypervisor = nullptr;
   std::filesystem::path images_dir;    // image files by name@version (the host's <vigo-fs mount>/images)
   std::filesystem::path state_dir;     // per-VM files; created if missing
+  // This host's; none: WorkspaceManagerOptions::accelerator (`auto` is
+  // resolved before, by probe_accelerator).
+  std::optional<Accelerator> accelerator = std::nullopt;
 };
 
 struct WorkspaceManagerOptions {
@@ -88,6 +98,10 @@ struct WorkspaceManagerOptions {
   // How often due periodic checkpoints are looked for (0: never).
   std::chrono::seconds checkpoint_tick{5};
   Accelerator accelerator = Accelerator::kTcg;
+  // Hosts whose heartbeats stop for this long are down and their VMs are
+  // failed over (0: this manager neither records heartbeats nor fails over).
+  std::chrono::seconds host_silence{0};
+  std::chrono::seconds heartbeat_interval{10};
   // This manager's domains are <domain_prefix><vm id>; reconciliation
   // touches no other domain. One prefix per GIS (tests use their own).
   std::string domain_prefix = "vigo-";
@@ -180,6 +194,18 @@ class WorkspaceManager {
   void start(std::int64_t workspace, const PlacementRequest& placement = {});
   // Removes everything of the workspace: domains, files, claims; rows deleted.
   void remove(std::int64_t workspace);
+  // Offline migration of a workspace with one running or paused VM: placed
+  // on another host first (placement as given, never the host it is on),
+  // then saved (memory and disk, as checkpoint ws<id>-move<n>) on its host
+  // and resumed, running, on the new one; returns once the resume is
+  // queued. A failure before the save is published leaves the VM as it was.
+  void migrate(std::int64_t workspace, const PlacementRequest& placement = {});
+  // Heartbeats, down hosts, failover (what the watcher does every
+  // heartbeat_interval when host_silence is set); returns the VMs moved.
+  int watch_hosts();
+  // Fails over the running and paused VMs of hosts the GIS has down (by a
+  // watcher's silence, or an administrator); returns the VMs resumed elsewhere.
+  int fail_over();
   ReconcileReport reconcile();
   // Takes the periodic checkpoints that are due (the checkpointer thread
   // calls it every checkpoint_tick); returns how many were taken.
@@ -207,7 +233,16 @@ class WorkspaceManager {
                const std::string& profile_name, const PlacementRequest& placement,
                std::optional<std::int64_t> image_id, std::optional<std::int64_t> checkpoint_id);
   void set_paused(std::int64_t workspace, bool paused);
+  // Moves one VM of a down host (true) or fails it (no checkpoint, no room).
+  bool fail_over_vm(std::int64_t vm, const std::string& down_host);
   void launch(std::int64_t workspace, const std::vector<Placed>& placed, const LaunchPlan& plan);
+  // launch() in two steps: handled (reconcile() leaves them be) ...
+  std::vector<std::shared_ptr<Vm>> adopt(std::int64_t workspace, const std::vector<Placed>& placed,
+                                         const LaunchPlan& plan);
+  // ... and queued on their hosts.
+  void instantiate_later(const std::vector<std::shared_ptr<Vm>>& vms);
+  [[nodiscard]] LaunchPlan resume_plan(const std::string& profile, const std::string& memory_file,
+                                       const std::string& disk_file, const std::string& disk_format) const;
   CheckpointInfo publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
                                const std::string& name, bool full_disk, bool run_on);
   Host& host(const std::string& name);  // kUnavailable for a host this manager does not drive
@@ -241,6 +276,7 @@ class WorkspaceManager {
   std::uint64_t generation_ = 0;                           // GUARDED_BY(mu_)
   std::jthread reconciler_;
   std::jthread checkpointer_;
+  std::jthread watcher_;
 };
 
 }  // namespace vigo::scheduler

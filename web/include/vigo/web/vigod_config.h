@@ -6,7 +6,8 @@
 //   [api] listen ("127.0.0.1:8443"), cert, key (required), io_threads,
 //         handler_threads, rate_per_token, burst_per_token, body_limit_kib
 //   [scheduler] profiles_dir, domain_prefix, readiness_timeout_s,
-//         reconcile_interval_s, checkpoint_tick_s, accelerator (tcg|kvm)
+//         reconcile_interval_s, checkpoint_tick_s, accelerator (tcg|kvm|auto),
+//         host_silence_s, heartbeat_interval_s
 //   [imageserver] name, store, imaged
 //   [host] name, uri, images_dir, state_dir   (this machine), and/or
 //   [hosts.NAME] uri, images_dir, state_dir   (more hosts, e.g. remote ones
@@ -45,7 +46,9 @@ struct VigodConfig {
   std::chrono::seconds readiness_timeout{180};
   std::chrono::seconds reconcile_interval{60};
   std::chrono::seconds checkpoint_tick{5};
-  std::string accelerator = "tcg";
+  std::string accelerator = "tcg";   // "auto": probed per hypervisor at start
+  std::chrono::seconds host_silence{60};       // 0: no heartbeats, no failover
+  std::chrono::seconds heartbeat_interval{10};
   std::string image_server;            // GIS name
   std::filesystem::path store;         // vigo-imaged's --root, for publishing checkpoints
   std::filesystem::path imaged;        // the vigo-imaged binary
