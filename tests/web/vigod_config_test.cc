@@ -206,6 +206,18 @@ TEST(VigodConfig, AnUnknownAcceleratorIsRefused) {
   }
 }
 
+TEST(VigodConfig, AutoAcceleratorAndTheHostWatch) {
+  const VigodConfig v = vigod_config_of(with(minimal(), "scheduler.accelerator", quoted("auto")));
+  EXPECT_EQ(v.accelerator, "auto");
+  EXPECT_EQ(v.host_silence, std::chrono::seconds{60});  // on by default
+  EXPECT_EQ(v.heartbeat_interval, std::chrono::seconds{10});
+  EXPECT_EQ(vigod_config_of(with(minimal(), "scheduler.host_silence_s", "0")).host_silence.count(), 0);
+  // A silence shorter than two heartbeats would mark live hosts down.
+  expect_refused(with(minimal(), "scheduler.host_silence_s", "15"), "scheduler.host_silence_s", "twice");
+  expect_refused(with(minimal(), "scheduler.host_silence_s", "-1"), "scheduler.host_silence_s");
+  expect_refused(with(minimal(), "scheduler.heartbeat_interval_s", "0"), "scheduler.heartbeat_interval_s");
+}
+
 TEST(VigodConfig, BadDomainPrefixesAreRefused) {
   for (const std::string& prefix :
        {std::string{""}, std::string{"Vigo-"}, std::string{"vigo."}, std::string{"a b"}, std::string(33, 'v')}) {
