@@ -90,6 +90,15 @@ TEST(ApiServer, HealthAndMetricsArePublicAndEverythingElseNeedsAValidToken) {
   EXPECT_NE(metrics.body.find("vigo_http_requests_total"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("vigo_database_up 1"), std::string::npos) << metrics.body;
 
+  // HEAD: the GET's status and Content-Length, no body (and the connection
+  // goes on: the next request on it is answered).
+  const auto got = anonymous.request("GET", "/v1/health");
+  const auto head = anonymous.request("HEAD", "/v1/health");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.headers.at("content-length"), std::to_string(got.body.size()));
+  EXPECT_EQ(anonymous.get("/v1/health")["status"], "ok");
+
   EXPECT_EQ(anonymous.request("GET", "/v1/whoami").status, 401);
   EXPECT_EQ(s.client("vigo_not-a-real-token").request("GET", "/v1/whoami").status, 401);
   EXPECT_EQ(s.client("x").request("GET", "/v1/workspaces").status, 401);

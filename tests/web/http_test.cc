@@ -82,6 +82,17 @@ TEST(ParseTarget, RefusesTargetsThatAreNotAbsolutePaths) {
   expect_refused("?a=1");
 }
 
+TEST(ParseTarget, RefusesAnEscapedSlashInsteadOfRoutingOnIt) {
+  // "/v1/images/a%2Fb" is one segment "a/b", not the two of /v1/images/{name}/{version}.
+  const Error e = target_error("/v1/images/a%2Fb");
+  EXPECT_NE(std::string{e.what()}.find("%2F"), std::string::npos) << e.what();
+  expect_refused("/v1/images/a%2f1");
+  expect_refused("/%2F");
+  EXPECT_EQ(parse_target("/v1/images/a%2Cb").path, "/v1/images/a,b");
+  EXPECT_EQ(parse_target("/v1/").path, "/v1/");  // a trailing empty segment is kept
+  EXPECT_EQ(parse_target("//").path, "//");
+}
+
 TEST(ParseTarget, RefusesDotSegments) {
   expect_refused("/..");
   expect_refused("/.");

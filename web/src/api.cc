@@ -195,6 +195,7 @@ Response Api::handle(const Request& request) {
   std::string route = "unmatched";
   Response r = impl_->dispatch(request, route);
   if (request.method == "HEAD") {
+    r.head_length = r.body.size();
     r.body.clear();
     r.stream.reset();
   }

@@ -158,6 +158,7 @@ struct ApiClient::Impl {
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
+    parser.skip(req.method() == http::verb::head);  // its Content-Length is the GET's; no body follows
     http::async_read(*stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
     run();
     if (ec == beast::error::timeout) {

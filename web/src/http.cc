@@ -77,13 +77,17 @@ Target parse_target(std::string_view target) {
   const auto q = target.find('?');
   Target t;
   const std::string_view raw_path = target.substr(0, q);
-  // Segments are checked before decoding too: "%2e%2e" is refused as "..".
-  t.path = decode(raw_path, false);
+  // Each segment is decoded on its own and checked after decoding: "%2e%2e"
+  // is refused as "..", and an escaped '/' ("%2F") is refused, never taken
+  // for a segment boundary (the router would see other segments).
   std::size_t start = 1;
-  while (start <= t.path.size()) {
-    const auto end = std::min(t.path.find('/', start), t.path.size());
-    const std::string_view seg{t.path.data() + start, end - start};
+  while (start <= raw_path.size()) {
+    const auto end = std::min(raw_path.find('/', start), raw_path.size());
+    const std::string seg = decode(raw_path.substr(start, end - start), false);
     if (seg == "." || seg == "..") throw invalid_argument("target", "has a '.' or '..' segment");
+    if (seg.find('/') != std::string::npos) throw invalid_argument("target", "has an escaped '/' (%2F) in a segment");
+    t.path += '/';
+    t.path += seg;
     start = end + 1;
   }
   if (q != std::string_view::npos) {

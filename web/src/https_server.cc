@@ -156,6 +156,7 @@ struct HttpsServer::Impl {
     res.body() = r.body;
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    if (r.head_length) res.content_length(*r.head_length);  // a HEAD: the GET's length, no body
     return res;
   }
 

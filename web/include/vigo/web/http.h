@@ -50,6 +50,8 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<ResponseStream> stream;
+  // The answer to a HEAD: no body is sent, but Content-Length is the GET's.
+  std::optional<std::size_t> head_length;
 
   static Response json(int status, const nlohmann::json& body);
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
@@ -57,8 +59,8 @@ struct Response {
 
 // Splits a request target ("/v1/x%20y?a=1&b") into a decoded path and query.
 // Throws kInvalidArgument (field "target") for a target that is not an
-// absolute path, has a bad percent escape, a NUL, a "." or ".." segment, or
-// is longer than 4096 bytes.
+// absolute path, has a bad percent escape, a NUL, a "." or ".." segment, an
+// escaped '/' in a segment, or is longer than 4096 bytes.
 struct Target {
   std::string path;
   std::map<std::string, std::string, std::less<>> query;
