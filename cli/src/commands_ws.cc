@@ -99,7 +99,8 @@ struct CreateArgs {
 };
 
 void create(Context& ctx, const CreateArgs& a) {
-  json body{{"name", a.name}, {"profile", a.profile}, {"count", a.count}};
+  json body{{"name", a.name}, {"count", a.count}};
+  if (!a.profile.empty()) body["profile"] = a.profile;
   if (!a.image.empty()) body["image"] = a.image;
   if (!a.checkpoint.empty()) body["checkpoint"] = a.checkpoint;
   if (!a.owner.empty()) body["owner"] = a.owner;
@@ -165,7 +166,7 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<CreateArgs>();
   auto* create_cmd = ws->add_subcommand("create", "Create a workspace (boot an image or resume/clone a checkpoint)");
   create_cmd->add_option("name", a->name, "Workspace name")->required();
-  create_cmd->add_option("--profile", a->profile, "VM profile (e.g. tiny)")->required();
+  create_cmd->add_option("--profile", a->profile, "VM profile (e.g. tiny; a resume defaults to the checkpoint's)");
   auto* image = create_cmd->add_option("--image", a->image, "Boot this image");
   auto* checkpoint = create_cmd->add_option("--checkpoint", a->checkpoint, "Resume (clone) this checkpoint");
   image->excludes(checkpoint);

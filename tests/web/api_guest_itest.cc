@@ -180,6 +180,9 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
   bad = alice.request("POST", "/v1/workspaces", R"({"name": "desk", "profile": "tiny", "image": "tiny-root",
                                                     "owner": "bob"})");
   EXPECT_EQ(bad.status, 403) << bad.body;
+  bad = alice.request("POST", "/v1/workspaces", R"({"name": "desk", "image": "tiny-root"})");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(error_field(bad), "profile");
   bad = alice.request("POST", "/v1/workspaces", R"({"name": "desk", "profile": "nope", "image": "tiny-root"})");
   EXPECT_EQ(bad.status / 100, 4) << bad.body;
   EXPECT_EQ(s.count("SELECT count(*) FROM gis.workspaces"), 0);
@@ -235,7 +238,8 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
   EXPECT_EQ(admin.get("/v1/workspaces?all=true")["workspaces"].size(), 1u);
   EXPECT_EQ(admin.get("/v1/workspaces?owner=alice")["workspaces"].size(), 1u);
 
-  // alice: pause, resume, console, a checkpoint only she (and the admin) sees.
+  // alice: pause, resume, console, a checkpoint only she (and the admin) sees
+  // (resumed below by `vigo ws create --checkpoint` with the checkpointed workspace's profile).
   EXPECT_EQ(alice.post(ws + "/pause")["state"], "paused");
   EXPECT_EQ(alice.post(ws + "/resume")["state"], "running");
   // A migration needs another host; this vigod drives one: no room, nothing changed.
@@ -268,7 +272,7 @@ TEST(ApiWorkspaces, AUsersWorkspaceIsInvisibleToOthersOnEveryRouteAndTheCliDrive
   auto hidden = vigo_cli(config, s.bob, {"ws", "show", std::to_string(id)});
   EXPECT_EQ(hidden.exit_code, 3) << hidden.output;  // not found
   EXPECT_NE(hidden.output.find("no workspace"), std::string::npos) << hidden.output;
-  auto clone = vigo_cli(config, s.alice, {"ws", "create", "twin", "--profile", "tiny", "--checkpoint", "first"});
+  auto clone = vigo_cli(config, s.alice, {"ws", "create", "twin", "--checkpoint", "first"});
   ASSERT_EQ(clone.exit_code, 0) << clone.output;
   EXPECT_NE(clone.output.find("running"), std::string::npos) << clone.output;
   auto no_token = run_command({testing::vigo_cli_path(), "--config", config.string(), "ws", "list"}, 60s);

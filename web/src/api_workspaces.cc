@@ -66,12 +66,14 @@ scheduler::WorkspaceRequest read_create(const RouteCall& call, JsonFields& f) {
     r.owner = std::move(*owner);
   }
   r.name = f.required_string("name");
-  r.profile = f.required_string("profile");
+  r.profile = f.string("profile").value_or("");
   r.image = f.string("image").value_or("");
   r.checkpoint = f.string("checkpoint").value_or("");
   if (r.image.empty() == r.checkpoint.empty()) {
     throw invalid_argument("image", "give exactly one of \"image\" (boot) and \"checkpoint\" (resume)");
   }
+  // A resume defaults to the profile of the workspace the checkpoint is of.
+  if (r.profile.empty() && !r.image.empty()) throw invalid_argument("profile", "required to boot an image");
   r.count = static_cast<std::uint32_t>(f.integer("count", 1, 64).value_or(1));
   r.persistent = f.boolean("persistent").value_or(false);
   if (const auto s = f.integer("checkpoint_interval_s", 10, 7 * 86400)) r.checkpoint_interval = std::chrono::seconds{*s};
