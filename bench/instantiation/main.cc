@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
   app.add_option("--delay-ms", o.delay_ms, "WAN delay each way")->check(CLI::Range(0, 1000));
   app.add_option("--rate-mbit", o.rate_mbit, "WAN rate each way")->check(CLI::Range(1, 10000));
   app.add_option("--connections", o.connections, "ssh connections of vigo-fs and of sshfs")->check(CLI::Range(1, 16));
+  app.add_option("--ops", o.ops, "Only these starts (boot,resume)")->delimiter(',')->check(CLI::IsMember({"boot", "resume"}));
+  app.add_option("--sources", o.sources, "Only these sources (local,vfs-lan,vfs-wan,sshfs-lan,sshfs-wan)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"local", "vfs-lan", "vfs-wan", "sshfs-lan", "sshfs-wan"}));
   app.add_flag("--no-workloads", [&o](std::int64_t) { o.workloads = false; }, "Skip the run-time overhead part");
   app.add_flag("--report-only", report_only, "Only make report.md from OUT/results.jsonl");
   app.add_flag("--keep-work", keep_work, "Keep the scratch directory (logs) after the run");

@@ -68,7 +68,9 @@ class Plan {
     api_ = tb_->client();
 
     prepare_images();
-    for (const char* op : {"boot", "resume"}) measure_starts(op);
+    for (const char* op : {"boot", "resume"}) {
+      if (o_.ops.empty() || o_.ops.contains(op)) measure_starts(op);
+    }
     if (o_.workloads) {
       for (const char* w : {"bench-cpu", "bench-io"}) measure_workload(w);
     }
@@ -193,11 +195,14 @@ class Plan {
     say(line);
   }
 
+  bool chosen(Source s) const { return o_.sources.empty() || o_.sources.contains(source_name(s)); }
+
   // Every cell once per round, rounds one after the other: slow phases of
   // a noisy machine fall on every cell alike, not on the ones measured then.
   void measure_starts(const std::string& op) {
     say(op + ": local file (one unmeasured start first)");
     start_once(op, Source::kLocal, "warmup", 0);
+    if (!chosen(Source::kVfsLan) && !chosen(Source::kVfsWan)) return measure_rounds(op);
 
     // The working-set profiles of this start: recorded anew by one cold
     // start with recording on (a profile is kept per image version, so the
@@ -208,7 +213,10 @@ class Plan {
     tb_->mount(Source::kVfsLan, MountOptions{.keep_cache = false, .working_sets = true});
     start_once(op, Source::kVfsLan, "record", 0);
     tb_->unmount(Source::kVfsLan);
+    measure_rounds(op);
+  }
 
+  void measure_rounds(const std::string& op) {
     for (int r = 1; r <= o_.reps; ++r) {
       // The local file from the disk (page cache dropped, as the server's
       // files are for every cold cell), then from the page cache.
@@ -216,6 +224,7 @@ class Plan {
       start_once(op, Source::kLocal, "cold", r);
       start_once(op, Source::kLocal, "warm", r);
       for (Source s : {Source::kVfsLan, Source::kVfsWan}) {
+        if (!chosen(s)) continue;
         tb_->evict_server_files();
         tb_->mount(s, MountOptions{.keep_cache = false, .working_sets = false});
         start_once(op, s, "cold", r);
@@ -226,6 +235,7 @@ class Plan {
         tb_->unmount(s);
       }
       for (Source s : {Source::kSshfsLan, Source::kSshfsWan}) {
+        if (!chosen(s)) continue;
         tb_->evict_server_files();
         tb_->mount(s);
         start_once(op, s, "cold", r);

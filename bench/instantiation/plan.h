@@ -12,6 +12,8 @@
 #pragma once
 
 #include <filesystem>
+#include <set>
+#include <string>
 #include <ostream>
 #include <stop_token>
 
@@ -21,6 +23,10 @@ struct PlanOptions {
   int reps = 3;
   int boot_read_mib = 64;   // what the guest reads from its root disk while booting
   bool workloads = true;    // the run-time overhead part
+  // Only these (empty: all): "boot", "resume"; "local", "vfs-lan", "vfs-wan",
+  // "sshfs-lan", "sshfs-wan" (for a quick look at a few cells; the local
+  // file is always measured, as every ratio needs it).
+  std::set<std::string> ops, sources;
   int delay_ms = 20, rate_mbit = 100, connections = 4;
   std::filesystem::path guest_dir;  // the built guest (vmlinuz, initrd.img, root.ext4)
   std::filesystem::path relay;      // vigo-wan-relay

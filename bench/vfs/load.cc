@@ -195,7 +195,7 @@ LoadResult run_load(const LoadSpec& spec) {
 
 bool fetches_idle(const nlohmann::json& s) {
   return s.is_object() && s.value("chunks_in_flight", 1) == 0 && s.value("requests_queued", 1) == 0 &&
-         s.value("requests_in_flight", 1) == 0;
+         s.value("requests_in_flight", 1) == 0 && s.value("cache_unsynced", 0) == 0;
 }
 
 std::uint64_t evict_page_cache(const std::string& path) {

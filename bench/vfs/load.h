@@ -45,7 +45,8 @@ struct LoadResult {
 LoadResult run_load(const LoadSpec& spec);
 
 // Whether a vigo-fs status (its .vigo-status JSON) shows nothing queued or
-// in flight (no fetch, fill, read-ahead or prefetch); false for no status.
+// in flight (no fetch, fill, read-ahead or prefetch) and no cached chunk
+// waiting for its sync (so the disk is quiet too); false for no status.
 bool fetches_idle(const nlohmann::json& status);
 
 // Asks the kernel to drop its cached pages of a file, or of every regular

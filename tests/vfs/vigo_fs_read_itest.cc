@@ -37,10 +37,14 @@ class VigoFsReadTest : public ::testing::Test {
   void settle() {
     for (int i = 0; i < 500; ++i) {
       const auto s = vfs_.status();
-      if (s["chunks_in_flight"] == 0 && s["requests_in_flight"] == 0 && s["requests_queued"] == 0) return;
+      // ... and every cached chunk synced by the syncer's round (its records written).
+      if (s["chunks_in_flight"] == 0 && s["requests_in_flight"] == 0 && s["requests_queued"] == 0 &&
+          s["cache_unsynced"] == 0) {
+        return;
+      }
       std::this_thread::sleep_for(20ms);
     }
-    FAIL() << "fetches did not settle: " << vfs_.status().dump();
+    FAIL() << "fetches or syncs did not settle: " << vfs_.status().dump();
   }
 
   void expect_random_ranges(const std::string& file, const std::vector<std::uint8_t>& src, int count,

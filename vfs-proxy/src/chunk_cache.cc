@@ -500,8 +500,14 @@ void ChunkCache::unpin(const std::string& key) {
 }
 
 ChunkCacheStats ChunkCache::stats() const {
-  std::lock_guard lock{mu_};
-  return stats_;
+  ChunkCacheStats s;
+  {
+    std::lock_guard lock{mu_};
+    s = stats_;
+  }
+  std::lock_guard lock{sync_mu_};
+  s.unsynced = unsynced_keys_.size();
+  return s;
 }
 
 ChunkCache::Handle::Handle(Handle&& other) noexcept

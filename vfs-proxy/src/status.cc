@@ -37,6 +37,7 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["cache_evictions"] = c.evictions;
   j["cache_rehashed"] = c.rehashed;
   j["cache_trusted"] = c.trusted;
+  j["cache_unsynced"] = c.unsynced;
   j["working_sets"] = nlohmann::json::array();
   for (const auto& w : working_sets) {
     nlohmann::json e{{"image", w.image},

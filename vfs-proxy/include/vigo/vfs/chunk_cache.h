@@ -89,6 +89,7 @@ struct ChunkCacheStats {
   std::uint64_t corrupt = 0;  // chunks that failed verification and were dropped
   std::uint64_t rehashed = 0;  // opens that hashed the whole chunk (no matching stamp)
   std::uint64_t trusted = 0;   // first opens in this process vouched for by a durable stamp
+  std::uint64_t unsynced = 0;  // chunks committed but not yet synced (the syncer's next round)
 };
 
 class ChunkCache {
@@ -166,7 +167,7 @@ class ChunkCache {
   int log_fd_ = -1;               // GUARDED_BY(log_mu_): `verified`, O_APPEND
   std::uint64_t log_records_ = 0;  // GUARDED_BY(log_mu_)
   // Commits whose records wait for the next sync round.
-  std::mutex sync_mu_;
+  mutable std::mutex sync_mu_;
   std::condition_variable_any sync_cv_;
   std::vector<std::pair<Hash, ChunkStamp>> unsynced_;  // GUARDED_BY(sync_mu_)
   // Hex keys committed and not yet recorded (with how many commits): a
