@@ -248,12 +248,13 @@ class Plan {
   // line on the console (read every 50 ms; the guest's own clock drifts
   // under TCG on a busy host, so its figure is kept only for reference),
   // after one unmeasured run per source (vigo-fs: its cache warm, as a
-  // long-running workspace's would be).
+  // long-running workspace's would be); the sources alternate, run after
+  // run, so that a slow minute of the machine falls on both alike.
   void measure_workload(const std::string& workload) {
     static const std::regex re{R"(VIGO-WORKLOAD-TIME \S+ ([0-9.]+))"};
     tb_->mount(Source::kVfsLan, MountOptions{.keep_cache = true, .working_sets = false});
-    for (Source s : {Source::kLocal, Source::kVfsLan}) {
-      for (int r = 0; r <= o_.reps; ++r) {
+    for (int r = 0; r <= o_.reps; ++r) {
+      for (Source s : {Source::kLocal, Source::kVfsLan}) {
         const Outcome w =
             instantiate(*api_, body("boot", s, "ws" + std::to_string(++serial_), workload), kReadyTimeout);
         if (w.state != "running") throw Error{ErrorCode::kInternal, workload + ": " + w.state + ": " + w.error};
