@@ -34,6 +34,9 @@ struct LiveVm {
 };
 // The workspace's VMs that are not deleted; kNotFound for no (or a deleted) workspace.
 std::vector<LiveVm> live_vms(gis::Database& db, std::int64_t workspace);
+// The one VM of a workspace, running or paused; kConflict otherwise
+// ("<action> is of a workspace with one VM; ...", or the VM's state).
+LiveVm single_live_vm(gis::Database& db, std::int64_t workspace, const std::string& action);
 
 struct WorkspaceManager::Host {
   HostContext ctx;

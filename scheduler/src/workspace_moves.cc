@@ -16,16 +16,7 @@ namespace vigo::scheduler {
 
 void WorkspaceManager::migrate(std::int64_t workspace, const PlacementRequest& placement) {
   if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to move the workspace through"};
-  const auto vms = live_vms(db_, workspace);
-  if (vms.size() != 1) {
-    throw Error{ErrorCode::kConflict, "a migration moves a workspace of one VM; this one has " +
-                                          std::to_string(vms.size())};
-  }
-  const LiveVm from_vm = vms.front();
-  if (from_vm.state != "running" && from_vm.state != "paused") {
-    throw Error{ErrorCode::kConflict,
-                "VM " + std::to_string(from_vm.id) + " is " + from_vm.state + ", not running or paused"};
-  }
+  const LiveVm from_vm = single_live_vm(db_, workspace, "a migration");
   Host& from = host(from_vm.host);
 
   std::string vm_name, profile;

@@ -14,17 +14,22 @@ std::string own_checkpoint_name(std::int64_t workspace, const char* kind, int ta
   return "ws" + std::to_string(workspace) + "-" + kind + std::to_string(taken + 1);
 }
 
-CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::string& name) {
-  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to publish checkpoints to"};
-  const auto vms = live_vms(db_, workspace);
+LiveVm single_live_vm(gis::Database& db, std::int64_t workspace, const std::string& action) {
+  const auto vms = live_vms(db, workspace);
   if (vms.size() != 1) {
-    throw Error{ErrorCode::kConflict, "a checkpoint is of a workspace with one VM; this one has " +
-                                          std::to_string(vms.size())};
+    throw Error{ErrorCode::kConflict,
+                action + " is of a workspace with one VM; this one has " + std::to_string(vms.size())};
   }
-  const LiveVm v = vms.front();
+  const LiveVm& v = vms.front();
   if (v.state != "running" && v.state != "paused") {
     throw Error{ErrorCode::kConflict, "VM " + std::to_string(v.id) + " is " + v.state + ", not running or paused"};
   }
+  return v;
+}
+
+CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::string& name) {
+  if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to publish checkpoints to"};
+  const LiveVm v = single_live_vm(db_, workspace, "a checkpoint");
   // The checkpoint's images are <name>-memory and <name>-disk: the name leaves room for the suffix.
   if (!is_valid_name(name + "-memory")) throw invalid_argument("name", "'" + name + "' is not a valid checkpoint name");
   db_.read([&](pqxx::transaction_base& txn) {
