@@ -563,8 +563,10 @@ TEST_F(WorkspaceTest, AHostThatFallsSilentIsMarkedDownAndItsCheckpointedWorkspac
     const auto vm = m->status(guarded).vms[0];
     ConsoleWatch watch{state_.path() / ("vm-" + std::to_string(vm.id)) / "console.log"};
     ASSERT_TRUE(watch.wait_for("VIGO-ALIVE", Clock::now() + 30s).has_value());
-    m->checkpoint(guarded, "before-the-fall");
+    // The guest's clock before the checkpoint: the resumed guest goes on
+    // from the checkpoint, not from what it printed after it.
     uptime = last_heartbeat(state_.path() / ("vm-" + std::to_string(vm.id)) / "console.log");
+    m->checkpoint(guarded, "before-the-fall");
     a_domains = {vm.domain, m->status(bare).vms[0].domain};
   }
   // Host a is gone: its guests with it.
