@@ -213,7 +213,8 @@ bool WorkspaceManager::fail_over_vm(std::int64_t vm, const std::string& down_hos
   }
   if (to.empty() && why.empty()) return false;
   // What ran on the down host, if it is one of ours and reachable after all
-  // (an administrator marked it down): stopped, so it never runs twice.
+  // (another manager marked it down during a lapse of our heartbeats):
+  // stopped, so it never runs twice.
   if (Host* old = find_host(down_host)) {
     old->post([this, old, vm] {
       try {

@@ -95,13 +95,7 @@ class WorkspaceTest : public ::testing::Test {
   std::int64_t count(const std::string& sql) {
     return db_.read([&](pqxx::transaction_base& txn) { return txn.exec1(sql)[0].as<std::int64_t>(); });
   }
-  std::vector<std::string> our_domains() {
-    std::vector<std::string> out;
-    for (const auto& d : hv_.list()) {
-      if (d.name.rfind(prefix_, 0) == 0) out.push_back(d.name);
-    }
-    return out;
-  }
+  std::vector<std::string> our_domains() { return testing::domains_named(hv_, prefix_); }
   bool state_dir_empty() { return fs::is_empty(state_.path()); }
   // A second GIS host (zone b) on the same libvirt, with its own state directory.
   HostContext second_host(const testing::TempDir& state) {

@@ -112,13 +112,7 @@ class WorkspaceStack {
   std::int64_t count(const std::string& sql) {
     return db_.read([&](pqxx::transaction_base& txn) { return txn.exec1(sql)[0].as<std::int64_t>(); });
   }
-  std::vector<std::string> domains() {
-    std::vector<std::string> out;
-    for (const auto& d : hv_.list()) {
-      if (d.name.rfind(prefix_, 0) == 0) out.push_back(d.name);
-    }
-    return out;
-  }
+  std::vector<std::string> domains() { return testing::domains_named(hv_, prefix_); }
 
   std::string alice, bob, admin;
 

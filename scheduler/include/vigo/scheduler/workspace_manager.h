@@ -203,8 +203,8 @@ class WorkspaceManager {
   // Heartbeats, down hosts, failover (what the watcher does every
   // heartbeat_interval when host_silence is set); returns the VMs moved.
   int watch_hosts();
-  // Fails over the running and paused VMs of hosts the GIS has down (by a
-  // watcher's silence, or an administrator); returns the VMs resumed elsewhere.
+  // Fails over the running and paused VMs of hosts the GIS has down (by any
+  // manager's watch); returns the VMs resumed elsewhere.
   int fail_over();
   ReconcileReport reconcile();
   // Takes the periodic checkpoints that are due (the checkpointer thread
