@@ -95,9 +95,11 @@ TEST_F(VigoFsFaultTest, ReadsCompleteWhenTheSshConnectionsDieAndSshdRestarts) {
   stop = true;
   reader.join();
   // Both connections come back (with backoff: on a loaded machine the
-  // first attempts may hit sshd while it restarts).
+  // first attempts may hit sshd while it restarts). Waited for as an event:
+  // right after the kill the pool may not have seen the connections end
+  // yet (it still counts them up, and no reconnect has happened).
   auto s = vfs_.status();
-  for (int i = 0; i < 750 && s["connections_up"] != 2; ++i) {
+  for (int i = 0; i < 750 && (s["connections_up"] != 2 || s["reconnects"].get<int>() < 1); ++i) {
     std::this_thread::sleep_for(20ms);
     s = vfs_.status();
   }
