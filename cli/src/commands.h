@@ -3,9 +3,13 @@
 // callback runs with the parsed options and the shared Context.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "context.h"
+#include "vigo/gis/types.h"
 
 namespace vigo::cli {
 
@@ -14,5 +18,9 @@ void add_gis_commands(CLI::App& app, Context& ctx);
 void add_up_command(CLI::App& app, Context& ctx);
 void add_workspace_commands(CLI::App& app, Context& ctx);
 void add_image_commands(CLI::App& app, Context& ctx);
+
+// --label KEY=VALUE options as labels; kInvalidArgument (field "label")
+// naming an item that is not KEY=VALUE.
+gis::Labels parse_labels(const std::vector<std::string>& items);
 
 }  // namespace vigo::cli

@@ -15,18 +15,6 @@
 namespace vigo::cli {
 namespace {
 
-gis::Labels parse_labels(const std::vector<std::string>& items) {
-  gis::Labels labels;
-  for (const std::string& item : items) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw Error{ErrorCode::kInvalidArgument, "invalid label: '" + item + "' is not KEY=VALUE", "label"};
-    }
-    labels[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return labels;
-}
-
 std::optional<std::string> optional_text(const std::string& s) {
   return s.empty() ? std::nullopt : std::optional<std::string>{s};
 }
@@ -300,6 +288,18 @@ void add_synthetic(CLI::App& gis, Context& ctx) {
 }
 
 }  // namespace
+
+gis::Labels parse_labels(const std::vector<std::string>& items) {
+  gis::Labels labels;
+  for (const std::string& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw Error{ErrorCode::kInvalidArgument, "invalid label: '" + item + "' is not KEY=VALUE", "label"};
+    }
+    labels[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return labels;
+}
 
 void add_gis_commands(CLI::App& app, Context& ctx) {
   auto* gis = app.add_subcommand("gis", "The grid information service: register, query, claim");

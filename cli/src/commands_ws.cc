@@ -195,14 +195,7 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
   mg->add_option("id", *mg_id, "Workspace id")->required()->check(CLI::PositiveNumber);
   mg->add_option("--label", *mg_labels, "Only a host with this label (KEY=VALUE; repeatable)");
   mg->callback([&ctx, mg_id, mg_labels] {
-    json labels = json::object();
-    for (const auto& l : *mg_labels) {
-      const auto eq = l.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        throw Error{ErrorCode::kInvalidArgument, "'" + l + "' is not KEY=VALUE", "label"};
-      }
-      labels[l.substr(0, eq)] = l.substr(eq + 1);
-    }
+    const gis::Labels labels = parse_labels(*mg_labels);
     json body = json::object();
     if (!labels.empty()) body["placement"] = {{"labels", labels}};
     ctx.api().post(path_of(*mg_id, "migrate"), body);

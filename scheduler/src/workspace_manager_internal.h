@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the WorkspaceManager's source files share (workspace_manager.cc: the
-// lifecycle; workspace_events.cc: libvirt's events; workspace_state.cc:
+// lifecycle; workspace_status.cc: status, list, wait; workspace_events.cc:
+// libvirt's events; workspace_state.cc:
 // checkpoints, stop and start; workspace_moves.cc: migration and failover;
 // workspace_reconcile.cc: reconciliation): a host's work queue, the record of
 // a VM being instantiated, and small helpers. Internal to scheduler/src.
@@ -27,6 +28,8 @@ std::optional<std::int64_t> id_after(const std::string& prefix, const std::strin
 // The names of the checkpoints the manager takes by itself: ws<id>-<kind><n>,
 // n counting the workspace's checkpoints (so a name is never taken twice).
 std::string own_checkpoint_name(std::int64_t workspace, const char* kind, int taken);
+// How many checkpoints have been taken of the workspace's VMs (the n above).
+int checkpoints_taken(pqxx::transaction_base& txn, std::int64_t workspace);
 
 struct LiveVm {
   std::int64_t id;

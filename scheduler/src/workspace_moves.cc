@@ -7,6 +7,8 @@
 // Both claim the new place before the old one is given up, in the GIS
 // transaction that also moves the old row on, so two managers (or a
 // migration and a failover) never move one VM twice.
+#include <set>
+
 #include "vigo/common/error.h"
 #include "vigo/gis/pg_support.h"
 #include "vigo/gis/registry.h"
@@ -29,9 +31,7 @@ void WorkspaceManager::migrate(std::int64_t workspace, const PlacementRequest& p
     db_.write([&](pqxx::transaction_base& txn) {
       placed.clear();
       const auto r = txn.exec_params(
-          "SELECT v.state::text, v.name, w.persistent, coalesce(w.profile, ''), "
-          "       (SELECT count(*) FROM gis.checkpoints c JOIN gis.vms x ON x.id = c.vm_id "
-          "         WHERE x.workspace_id = w.id) "
+          "SELECT v.state::text, v.name, w.persistent, coalesce(w.profile, '') "
           "  FROM gis.vms v JOIN gis.workspaces w ON w.id = v.workspace_id WHERE v.id = $1 FOR UPDATE OF v",
           from_vm.id);
       if (r.empty() || r[0][0].as<std::string>() != from_vm.state) {
@@ -40,7 +40,7 @@ void WorkspaceManager::migrate(std::int64_t workspace, const PlacementRequest& p
       vm_name = r[0][1].as<std::string>();
       persistent = r[0][2].as<bool>();
       profile = r[0][3].as<std::string>();
-      taken = r[0][4].as<int>();
+      taken = checkpoints_taken(txn, workspace);
       if (options_.profiles.count(profile) == 0) {
         throw Error{ErrorCode::kConflict, "the workspace's profile '" + profile + "' is not one this vigod has"};
       }
@@ -109,13 +109,22 @@ void WorkspaceManager::migrate(std::int64_t workspace, const PlacementRequest& p
 }
 
 int WorkspaceManager::watch_hosts() {
-  std::vector<std::string> answering;
-  for (auto& h : hosts_) {
+  // Each hypervisor asked once, however many hosts are driven through it.
+  std::set<Hypervisor*> alive;
+  for (Hypervisor* hv : hypervisors()) {
     try {
-      (void)h->hv().list();
-      answering.push_back(h->ctx.name);
+      (void)hv->list();
+      alive.insert(hv);
     } catch (const std::exception& e) {
-      log::warn("host does not answer", {{"host", h->ctx.name}, {"error", e.what()}});
+      log::warn("a hypervisor does not answer", {{"error", e.what()}});
+    }
+  }
+  std::vector<std::string> answering;
+  for (const auto& h : hosts_) {
+    if (alive.contains(h->ctx.hypervisor)) {
+      answering.push_back(h->ctx.name);
+    } else {
+      log::warn("host does not answer", {{"host", h->ctx.name}});
     }
   }
   try {
@@ -171,6 +180,7 @@ bool WorkspaceManager::fail_over_vm(std::int64_t vm, const std::string& down_hos
     try {
       db_.write([&](pqxx::transaction_base& txn) {
         placed.clear();
+        why.clear();
         const auto r = txn.exec_params(
             "SELECT v.name, v.workspace_id, coalesce(w.profile, '') FROM gis.vms v "
             "  JOIN gis.hosts h ON h.id = v.host_id JOIN gis.workspaces w ON w.id = v.workspace_id "
@@ -206,7 +216,10 @@ bool WorkspaceManager::fail_over_vm(std::int64_t vm, const std::string& down_hos
                                c[0][0].as<std::int64_t>()));
         txn.exec_params("SELECT gis.set_vm_outcome($1, 'deleted', $2)", vm, moved);
       });
-    } catch (const std::exception& e) {
+    } catch (const Error& e) {
+      // No room, or no host large enough: the VM fails. Anything else (the
+      // GIS unreachable, say) is tried again at the next watch.
+      if (e.code() != ErrorCode::kResourceExhausted && e.code() != ErrorCode::kInvalidArgument) throw;
       why = "host " + down_host + " is down and no host could resume checkpoint " + checkpoint + ": " + e.what();
     }
     if (!placed.empty()) to = adopt(ws, placed, LaunchPlan{});

@@ -14,6 +14,13 @@ std::string own_checkpoint_name(std::int64_t workspace, const char* kind, int ta
   return "ws" + std::to_string(workspace) + "-" + kind + std::to_string(taken + 1);
 }
 
+int checkpoints_taken(pqxx::transaction_base& txn, std::int64_t workspace) {
+  return txn
+      .exec_params1("SELECT count(*) FROM gis.checkpoints c JOIN gis.vms v ON v.id = c.vm_id WHERE v.workspace_id = $1",
+                    workspace)[0]
+      .as<int>();
+}
+
 LiveVm single_live_vm(gis::Database& db, std::int64_t workspace, const std::string& action) {
   const auto vms = live_vms(db, workspace);
   if (vms.size() != 1) {
@@ -109,10 +116,10 @@ CheckpointInfo WorkspaceManager::publish_state(Host& h, std::int64_t vm, const s
 
 void WorkspaceManager::stop(std::int64_t workspace) {
   if (publisher_ == nullptr) throw Error{ErrorCode::kUnavailable, "no image server to keep the workspace on"};
+  int taken = 0;
   const auto w = db_.read([&](pqxx::transaction_base& txn) {
-    return txn.exec_params("SELECT persistent, (SELECT count(*) FROM gis.checkpoints c JOIN gis.vms v ON v.id = "
-                           "c.vm_id WHERE v.workspace_id = $1) FROM gis.workspaces WHERE id = $1",
-                           workspace);
+    taken = checkpoints_taken(txn, workspace);
+    return txn.exec_params("SELECT persistent FROM gis.workspaces WHERE id = $1", workspace);
   });
   if (w.empty()) throw Error{ErrorCode::kNotFound, "no workspace with id " + std::to_string(workspace), "workspace"};
   if (!w[0][0].as<bool>()) {
@@ -124,7 +131,7 @@ void WorkspaceManager::stop(std::int64_t workspace) {
     throw Error{ErrorCode::kConflict, "workspace " + std::to_string(workspace) + " has no running VM to stop"};
   }
   const LiveVm v = vms.front();
-  const std::string name = own_checkpoint_name(workspace, "stop", w[0][1].as<int>());
+  const std::string name = own_checkpoint_name(workspace, "stop", taken);
   Host& h = host(v.host);
   h.call([&] {
     set_state(v.id, "stopping");
