@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vigo/common/local_sshd.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -45,6 +48,21 @@ bool accepts(std::uint16_t port) {
   }
 }
 
+// Whether address:port (IPv4) accepts a TCP connection.
+bool accepts_on(const std::string& address, std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (::inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) {
+    throw Error{ErrorCode::kInvalidArgument, "not an IPv4 address: " + address};
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
 std::string login_name() {
   if (::geteuid() == 0) return "root";
   const passwd* pw = ::getpwuid(::geteuid());
@@ -54,7 +72,8 @@ std::string login_name() {
 
 }  // namespace
 
-LocalSshd::LocalSshd(fs::path dir, std::uint16_t port) : dir_(std::move(dir)), port_(port) {
+LocalSshd::LocalSshd(fs::path dir, std::uint16_t port, std::vector<std::string> extra_listen)
+    : dir_(std::move(dir)), port_(port), extra_listen_(std::move(extra_listen)) {
   fs::create_directories(dir_);
   fs::permissions(dir_, fs::perms::owner_all);
   keygen_if_missing(dir_ / "host_key");
@@ -97,13 +116,24 @@ bool LocalSshd::launch() {
             "-o", "MaxStartups=50",
             "-o", "Subsystem=sftp internal-sftp"};
   // clang-format on
+  for (const auto& address : extra_listen_) {
+    o.argv.push_back("-o");
+    o.argv.push_back("ListenAddress=" + address);
+  }
   o.stderr_path = dir_ / "sshd.log";
   auto p = std::make_unique<Subprocess>(Subprocess::spawn(o));
+  const auto all_accept = [this] {
+    if (!accepts(port_)) return false;
+    for (const auto& address : extra_listen_) {
+      if (!accepts_on(address, port_)) return false;
+    }
+    return true;
+  };
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline && p->running() && !accepts(port_)) {
+  while (std::chrono::steady_clock::now() < deadline && p->running() && !all_accept()) {
     std::this_thread::sleep_for(20ms);
   }
-  if (!p->running() || !accepts(port_)) return false;
+  if (!p->running() || !all_accept()) return false;
   sshd_ = std::move(p);
   return true;
 }

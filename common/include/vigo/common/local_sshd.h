@@ -8,7 +8,10 @@
 // dies with its parent; the destructor stops it. ssh_argv() is the system
 // ssh client's command line that reaches it, trusting exactly its host key
 // (a known_hosts file in the directory). SFTP is served (internal-sftp), so
-// sshfs mounts work too. Not thread-safe.
+// sshfs mounts work too. Optional extra listen addresses (IPv4, e.g. the
+// host side of a test's network namespace, tests/support/namespace_host.h)
+// serve the same port; ssh_options() is valid for them too (the host key is
+// checked under an alias). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +26,10 @@ namespace vigo {
 
 class LocalSshd {
  public:
-  // Makes missing keys and starts sshd on a free port (port 0) or on `port`;
-  // kUnavailable when it does not accept connections within 10 s.
-  explicit LocalSshd(std::filesystem::path dir, std::uint16_t port = 0);
+  // Makes missing keys and starts sshd on a free port (port 0) or on `port`,
+  // on 127.0.0.1 and on every address of `extra_listen`; kUnavailable when
+  // it does not accept connections on all of them within 10 s.
+  explicit LocalSshd(std::filesystem::path dir, std::uint16_t port = 0, std::vector<std::string> extra_listen = {});
   ~LocalSshd();
   LocalSshd(const LocalSshd&) = delete;
   LocalSshd& operator=(const LocalSshd&) = delete;
@@ -53,6 +57,7 @@ class LocalSshd {
   bool launch();  // starts sshd on port_; false if it did not come up
   std::filesystem::path dir_;
   std::uint16_t port_ = 0;
+  std::vector<std::string> extra_listen_;
   std::unique_ptr<Subprocess> sshd_;
 };
 
