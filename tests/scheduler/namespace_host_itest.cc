@@ -162,6 +162,10 @@ TEST(NamespaceHostTest, ProcessesInsideReachServersOnTheHostSideOnly) {
   EXPECT_NE(ssh_to("127.0.0.1").exit_code, 0);
   // Started inside: same namespaces as the holder.
   auto inside = h.spawn_inside(command({"/bin/sleep", "30"}));
+  const auto deadline = Clock::now() + 5s;  // nsenter enters, then execs sleep
+  while (Clock::now() < deadline && ns_of(inside.pid(), "net") != ns_of(h.holder_pid(), "net")) {
+    std::this_thread::sleep_for(10ms);
+  }
   EXPECT_EQ(ns_of(inside.pid(), "net"), ns_of(h.holder_pid(), "net"));
   EXPECT_EQ(ns_of(inside.pid(), "mnt"), ns_of(h.holder_pid(), "mnt"));
 }

@@ -74,7 +74,8 @@ class NamespaceHost {
   [[nodiscard]] pid_t supervisor_pid() const;
 
   // Starts options.argv inside both namespaces (through nsenter, which execs
-  // it: same pid, dies with the test). uid/gid are applied inside.
+  // it: same pid, dies with the test). uid/gid are applied inside. The
+  // process enters the namespaces a moment after this returns.
   [[nodiscard]] Subprocess spawn_inside(SpawnOptions options) const;
   // Like vigo::run_command, inside both namespaces.
   [[nodiscard]] RunResult run_inside(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) const;
