@@ -62,7 +62,7 @@ std::string uri_escape(const std::string& s) {
 
 std::string second_host_script() {
   if (const char* env = std::getenv("VIGO_SECOND_HOST"); env != nullptr && *env != '\0') return env;
-  return std::string{VIGO_SOURCE_DIR} + "/tests/support/second_host.sh";
+  return (std::filesystem::path{VIGO_SOURCE_DIR} / "tests" / "support" / "second_host.sh").string();
 }
 
 NamespaceHost::NamespaceHost(int index) : index_(index) {
