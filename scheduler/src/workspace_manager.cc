@@ -14,9 +14,6 @@
 #include "vigo/common/error.h"
 #include "vigo/common/log.h"
 #include "vigo/common/names.h"
-#include "vigo/scheduler/clone_save_stream.h"
-#include "vigo/scheduler/console_watch.h"
-#include "vigo/scheduler/overlay.h"
 #include "vigo/scheduler/save_file.h"
 #include "workspace_manager_internal.h"
 
@@ -41,18 +38,26 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
     throw invalid_argument("domain_prefix", "'" + options_.domain_prefix + "' does not make valid domain names");
   }
   std::set<std::string> names;
-  std::set<fs::path> state_dirs;
+  std::set<std::pair<HostFiles*, fs::path>> state_dirs;  // per machine
   for (auto& c : hosts) {
     if (c.hypervisor == nullptr) throw invalid_argument("host.hypervisor", "missing for host " + c.name);
     if (!names.insert(c.name).second) throw invalid_argument("host.name", "host " + c.name + " is given twice");
     // Reconciliation removes the vm-<n> directories of other hosts' VMs.
-    if (!state_dirs.insert(c.state_dir.lexically_normal()).second) {
+    if (!state_dirs.insert({c.files, c.state_dir.lexically_normal()}).second) {
       throw invalid_argument("host.state_dir", "host " + c.name + " shares its state directory with another host");
     }
   }
   for (auto& c : hosts) {
-    fs::create_directories(c.state_dir);
-    hosts_.push_back(std::make_unique<Host>(std::move(c)));
+    auto h = std::make_unique<Host>(std::move(c));
+    try {
+      h->files().make_dir(h->ctx.state_dir);
+    } catch (const Error& e) {
+      if (h->ctx.files == nullptr) throw;
+      // A remote host that is down now is not a reason not to start.
+      log::warn("state directory of a remote host not made (its first VM makes it)",
+                {{"host", h->ctx.name}, {"error", e.what()}});
+    }
+    hosts_.push_back(std::move(h));
   }
   db_.write([&](pqxx::transaction_base& txn) {
     for (const auto& [name, p] : options_.profiles) {
@@ -313,11 +318,12 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
   const fs::path dir = h.vm_dir(vm->id);
   try {
     set_state(vm->id, "preparing");
-    fs::create_directories(dir);
+    HostFiles& files = h.files();
+    files.make_dir(dir);
     const fs::path overlay = dir / "disk.qcow2";
     const fs::path console = dir / "console.log";
     if (!vm->plan.image_file.empty()) {
-      create_overlay(h.ctx.images_dir / vm->plan.image_file, vm->plan.image_format, overlay);
+      files.create_overlay(h.ctx.images_dir / vm->plan.image_file, vm->plan.image_format, overlay);
       std::map<std::string, DiskSpec> disks{{"root", DiskSpec{overlay, DiskFormat::kQcow2, false}}};
       VmSpec spec = to_spec(*vm->plan.profile, domain, vm->uuid, console, disks);
       spec.accelerator = h.ctx.accelerator.value_or(options_.accelerator);
@@ -330,8 +336,8 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       h.hv().start(spec);
     } else {
       const fs::path memory = h.ctx.images_dir / vm->plan.memory_file;
-      create_overlay(h.ctx.images_dir / vm->plan.disk_file, vm->plan.disk_format, overlay);
-      const SaveFileHeader header = read_save_file_header(memory);
+      files.create_overlay(h.ctx.images_dir / vm->plan.disk_file, vm->plan.disk_format, overlay);
+      const SaveFileHeader header = files.read_save_file_header(memory);
       CloneIdentity id;
       id.name = domain;
       id.uuid = vm->uuid;
@@ -340,13 +346,13 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
       id.console_log = console;
       // The state streams into the restore through a FIFO while it is
       // still being read from the image (clone_save_stream.h).
-      CloneSaveStream stream{memory, header, id, dir / "resume.save"};
+      const auto stream = files.stream_clone(memory, header, id, dir / "resume.save");
       if (vm->cancelled) return;
       set_state(vm->id, "starting");
       try {
-        h.hv().restore_as_saved(stream.path());
+        h.hv().restore_as_saved(stream->path());
       } catch (const Error& e) {
-        const std::string why = stream.stop();
+        const std::string why = stream->stop();
         if (why.empty()) throw;
         throw Error{e.code(), std::string{e.what()} + " (" + why + ")"};
       }
@@ -359,11 +365,32 @@ void WorkspaceManager::instantiate(Host& h, std::shared_ptr<Vm> vm) {
   vm->waiter = std::jthread{[this, &h, vm](std::stop_token stop) { await_ready(h, vm, stop); }};
 }
 
+namespace {
+
+// The end of a console for an error message; what went wrong instead when
+// it cannot be read.
+std::string end_of_console(HostFiles& files, const fs::path& console) {
+  try {
+    return files.tail(console, 600);
+  } catch (const std::exception& e) {
+    return std::string{"(unreadable: "} + e.what() + ")";
+  }
+}
+
+}  // namespace
+
 void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_token stop) {
   if (vm->cancelled) return;
   const bool resumed = vm->plan.image_file.empty();
-  ConsoleWatch console{h.vm_dir(vm->id) / "console.log"};
-  const auto line = console.wait_for(resumed ? kResumeReady : kBootReady, Clock::now() + vm->plan.readiness_timeout, stop);
+  const fs::path console = h.vm_dir(vm->id) / "console.log";
+  std::optional<std::string> line;
+  std::string unwatchable;  // why the console could not be watched (a remote host went away)
+  try {
+    line = h.files().wait_for_line(console, resumed ? kResumeReady : kBootReady,
+                                   Clock::now() + vm->plan.readiness_timeout, stop);
+  } catch (const std::exception& e) {
+    unwatchable = e.what();
+  }
   if (stop.stop_requested() || vm->cancelled) return;
   try {
     if (line) {
@@ -372,9 +399,11 @@ void WorkspaceManager::await_ready(Host& h, std::shared_ptr<Vm> vm, std::stop_to
       handling_.erase(vm->id);
       return;
     }
-    const std::string why = "not ready within " + std::to_string(vm->plan.readiness_timeout.count()) +
-                            " s (no " + (resumed ? kResumeReady : kBootReady) + " line); console ends with: " +
-                            console.tail(600);
+    const std::string why =
+        !unwatchable.empty()
+            ? "its console could not be watched: " + unwatchable
+            : "not ready within " + std::to_string(vm->plan.readiness_timeout.count()) + " s (no " +
+                  (resumed ? kResumeReady : kBootReady) + " line); console ends with: " + end_of_console(h.files(), console);
     h.post([this, &h, id = vm->id, why] { fail(h, id, why); });
   } catch (const std::exception& e) {
     log::error("recording readiness failed", {{"vm", std::to_string(vm->id)}, {"error", e.what()}});
@@ -388,9 +417,7 @@ void WorkspaceManager::teardown(Host& h, std::int64_t vm_id) {
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kNotFound) throw;
   }
-  std::error_code ec;
-  fs::remove_all(h.vm_dir(vm_id), ec);
-  if (ec) throw Error{ErrorCode::kInternal, "cannot remove " + h.vm_dir(vm_id).string() + ": " + ec.message()};
+  h.files().remove_all(h.vm_dir(vm_id));
 }
 
 void WorkspaceManager::fail(Host& h, std::int64_t vm, const std::string& why) {

@@ -43,6 +43,7 @@ LiveVm single_live_vm(gis::Database& db, std::int64_t workspace, const std::stri
 
 struct WorkspaceManager::Host {
   HostContext ctx;
+  LocalHostFiles local_files;  // files() when the context names none
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> jobs;  // GUARDED_BY(mu)
@@ -59,6 +60,7 @@ struct WorkspaceManager::Host {
     if (worker.joinable()) worker.join();
   }
   Hypervisor& hv() { return *ctx.hypervisor; }
+  HostFiles& files() { return ctx.files != nullptr ? *ctx.files : local_files; }
   std::filesystem::path vm_dir(std::int64_t vm) const { return ctx.state_dir / ("vm-" + std::to_string(vm)); }
 
   void post(std::function<void()> job) {

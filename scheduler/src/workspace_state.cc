@@ -51,16 +51,32 @@ CheckpointInfo WorkspaceManager::checkpoint(std::int64_t workspace, const std::s
   return h.call([&] { return publish_state(h, v.id, v.owner, v.state == "paused", name, false, true); });
 }
 
+PublishedImage WorkspaceManager::publish_file(HostFiles& files, const fs::path& file, const std::string& name) {
+  const fs::path here = files.fetch(file);  // the file itself when the host is this machine
+  try {
+    PublishedImage image = publisher_->publish(here, name);
+    files.release(here);
+    return image;
+  } catch (...) {
+    files.release(here);
+    throw;
+  }
+}
+
 CheckpointInfo WorkspaceManager::publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
                                                const std::string& name, bool full_disk, bool run_on) {
   const std::string domain = domain_name(vm);
   const fs::path dir = h.vm_dir(vm);
   const fs::path save = dir / "checkpoint.save";
   const fs::path disk = dir / (full_disk ? "checkpoint-disk.raw" : "checkpoint-disk.qcow2");
-  std::error_code ec;
+  HostFiles& files = h.files();
   auto clean = [&] {
-    fs::remove(save, ec);
-    fs::remove(disk, ec);
+    try {
+      files.remove_all(save);
+      files.remove_all(disk);
+    } catch (const std::exception& e) {
+      log::warn("checkpoint files not removed", {{"vm", std::to_string(vm)}, {"error", e.what()}});
+    }
   };
   clean();
   h.hv().save(domain, save);
@@ -73,15 +89,15 @@ CheckpointInfo WorkspaceManager::publish_state(Host& h, std::int64_t vm, const s
   };
   try {
     if (full_disk) {
-      full_disk_copy(dir / "disk.qcow2", disk);
+      files.full_disk_copy(dir / "disk.qcow2", disk);
     } else {
-      portable_checkpoint_disk(dir / "disk.qcow2", disk);
+      files.portable_checkpoint_disk(dir / "disk.qcow2", disk);
     }
     if (run_on) restore();
     CheckpointInfo info;
     info.name = name;
-    info.memory = publisher_->publish(save, name + "-memory");
-    info.disk = publisher_->publish(disk, name + "-disk");
+    info.memory = publish_file(files, save, name + "-memory");
+    info.disk = publish_file(files, disk, name + "-disk");
     info.id = db_.write([&](pqxx::transaction_base& txn) {
       auto add_image = [&](const PublishedImage& image, const char* kind) {
         return txn

@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "vigo/common/error.h"
-#include "vigo/scheduler/console_watch.h"
 #include "workspace_manager_internal.h"
 
 namespace vigo::scheduler {
@@ -82,10 +81,7 @@ std::string WorkspaceManager::console_tail(std::int64_t vm, std::size_t max_byte
   if (!host_name) return {};
   Host* h = find_host(*host_name);
   if (h == nullptr) return {};
-  const fs::path console = h->vm_dir(vm) / "console.log";
-  std::error_code ec;
-  if (!fs::exists(console, ec)) return {};
-  return ConsoleWatch{console}.tail(max_bytes);
+  return h->files().tail(h->vm_dir(vm) / "console.log", max_bytes);
 }
 
 WorkspaceStatus WorkspaceManager::wait(std::int64_t workspace, Clock::time_point deadline) {

@@ -318,6 +318,35 @@ TEST_F(VigodHostConfigTest, MoreHostsComeFromHostsTables) {
   expect_refused(twice, "hosts.node-1", "twice");
 }
 
+TEST_F(VigodHostConfigTest, AHostOnAnotherMachineIsReachedOverSsh) {
+  Keys k = keys;
+  const fs::path ssh_config = dir.path() / "ssh_config";
+  std::ofstream{ssh_config} << "Host node-2\n  BatchMode yes\n";
+  k["hosts.node-2.uri"] = quoted("qemu+ssh://root@node-2/system");
+  k["hosts.node-2.images_dir"] = quoted("/var/lib/vigo/mnt/images");
+  k["hosts.node-2.state_dir"] = quoted((dir.path() / "vms").string());  // node-1's path, on another machine
+  k["hosts.node-2.ssh"] = quoted("root@node-2");
+  k["hosts.node-2.ssh_config"] = quoted(ssh_config.string());
+  k["hosts.node-2.agent"] = quoted("/usr/local/bin/vigo-host");
+  k["scheduler.staging_dir"] = quoted((dir.path() / "staging").string());
+  const VigodConfig v = vigod_config_of(k);
+  ASSERT_EQ(v.hosts.size(), 2U);
+  EXPECT_EQ(v.hosts[0].ssh, "");  // [host] is this machine
+  EXPECT_EQ(v.hosts[1].ssh, "root@node-2");
+  EXPECT_EQ(v.hosts[1].ssh_config, ssh_config);
+  EXPECT_EQ(v.hosts[1].agent, "/usr/local/bin/vigo-host");
+  EXPECT_EQ(v.staging_dir, dir.path() / "staging");
+  EXPECT_EQ(vigod_config_of(without(k, "hosts.node-2.agent")).hosts[1].agent, "vigo-host");
+
+  expect_refused(without(k, "scheduler.staging_dir"), "scheduler.staging_dir", "is required");
+  for (const char* bad : {"-oProxyCommand=sh", "root@node-2 rm", "node;2", "$(id)@x"}) {
+    expect_refused(with(k, "hosts.node-2.ssh", quoted(bad)), "hosts.node-2.ssh", "not an ssh destination");
+  }
+  expect_refused(with(k, "hosts.node-2.ssh_config", quoted((dir.path() / "absent").string())),
+                 "hosts.node-2.ssh_config", "cannot be read");
+  expect_refused(without(k, "hosts.node-2.ssh"), "hosts.node-2.ssh_config", "is for a host with ssh");
+}
+
 TEST_F(VigodHostConfigTest, EachKeyAHostNeedsIsNamedWhenMissing) {
   for (const char* key :
        {"host.images_dir", "host.state_dir", "scheduler.profiles_dir", "imageserver.name", "imageserver.store"}) {

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "vigo/common/error.h"
 #include "vigo/common/names.h"
 
@@ -28,6 +30,23 @@ VigodHost read_host(const Config& c, const std::string& table, const std::string
   h.uri = c.get_string(table + ".uri", "qemu:///system");
   h.images_dir = absolute_path(c, table + ".images_dir");
   h.state_dir = absolute_path(c, table + ".state_dir");
+  h.ssh = c.get_string(table + ".ssh", "");
+  // The destination is one ssh word: never an option, never split.
+  if (!h.ssh.empty() && (h.ssh.front() == '-' || h.ssh.size() > 255 ||
+                         h.ssh.find_first_of(" \t\n\r'\"\\;|&$`<>()") != std::string::npos)) {
+    throw invalid_argument(table + ".ssh", "'" + h.ssh + "' is not an ssh destination ([user@]host)");
+  }
+  if (c.get_string(table + ".ssh_config")) {
+    if (h.ssh.empty()) throw invalid_argument(table + ".ssh_config", "is for a host with ssh");
+    h.ssh_config = absolute_path(c, table + ".ssh_config");
+    if (access(h.ssh_config.c_str(), R_OK) != 0) {
+      throw invalid_argument(table + ".ssh_config", "'" + h.ssh_config.string() + "' cannot be read");
+    }
+  }
+  h.agent = c.get_string(table + ".agent", "vigo-host");
+  if (h.agent.empty() || h.agent.find('\0') != std::string::npos) {
+    throw invalid_argument(table + ".agent", "must name the host agent's command");
+  }
   return h;
 }
 
@@ -81,7 +100,7 @@ VigodConfig read_vigod_config(const Config& c) {
     VigodHost h = read_host(c, key, name);
     for (const VigodHost& other : v.hosts) {
       if (other.name == h.name) throw invalid_argument(key, "host " + name + " is given twice");
-      if (other.state_dir.lexically_normal() == h.state_dir.lexically_normal()) {
+      if (other.ssh == h.ssh && other.state_dir.lexically_normal() == h.state_dir.lexically_normal()) {
         throw invalid_argument(key + ".state_dir", "is host " + other.name + "'s state directory too");
       }
     }
@@ -89,6 +108,9 @@ VigodConfig read_vigod_config(const Config& c) {
   }
   if (!v.hosts.empty()) {
     v.profiles_dir = absolute_path(c, "scheduler.profiles_dir");
+    if (std::any_of(v.hosts.begin(), v.hosts.end(), [](const VigodHost& h) { return !h.ssh.empty(); })) {
+      v.staging_dir = absolute_path(c, "scheduler.staging_dir");
+    }
     v.image_server = required(c, "imageserver.name");
     v.store = absolute_path(c, "imageserver.store");
     v.imaged = c.get_string("imageserver.imaged", (self_dir() / ".." / "imageserver" / "vigo-imaged").string());

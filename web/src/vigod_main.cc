@@ -16,6 +16,7 @@
 #include "vigo/common/log.h"
 #include "vigo/common/shutdown.h"
 #include "vigo/scheduler/accelerator_probe.h"
+#include "vigo/scheduler/remote_host_files.h"
 #include "vigo/scheduler/libvirt_hypervisor.h"
 #include "vigo/scheduler/workspace_manager.h"
 #include "vigo/web/api.h"
@@ -57,6 +58,7 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
   web::HttpsServer server{vc.server, [&api](const web::Request& r) { return api->handle(r); }};
   std::optional<scheduler::LibvirtEventLoop> events;
   std::map<std::string, std::unique_ptr<scheduler::LibvirtHypervisor>> hypervisors;  // by URI
+  std::vector<std::unique_ptr<scheduler::RemoteHostFiles>> remote_files;              // of the ssh hosts
   std::optional<scheduler::StorePublisher> publisher;
   std::unique_ptr<scheduler::WorkspaceManager> manager;
   if (!vc.hosts.empty()) {
@@ -78,12 +80,26 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
       auto& hv = hypervisors[host.uri];
       if (!hv) hv = std::make_unique<scheduler::LibvirtHypervisor>(*events, host.uri);
       std::optional<scheduler::Accelerator> accelerator;
-      if (vc.accelerator == "auto") {
+      scheduler::HostFiles* files = nullptr;  // this machine's
+      if (!host.ssh.empty()) {
+        scheduler::RemoteHostOptions ro;
+        ro.ssh = {"ssh"};
+        if (!host.ssh_config.empty()) ro.ssh.insert(ro.ssh.end(), {"-F", host.ssh_config.string()});
+        ro.ssh.insert(ro.ssh.end(), {"-o", "BatchMode=yes", "--", host.ssh});
+        ro.agent = host.agent;
+        ro.staging_dir = vc.staging_dir / host.name;
+        files = remote_files.emplace_back(std::make_unique<scheduler::RemoteHostFiles>(ro)).get();
+      }
+      if (vc.accelerator == "auto" && files != nullptr) {
+        // The probe's console file is watched here: another machine's is not.
+        log::warn("accelerator auto is probed on this machine's hosts only; TCG", {{"host", host.name}});
+        accelerator = scheduler::Accelerator::kTcg;
+      } else if (vc.accelerator == "auto") {
         if (!probed.contains(host.uri)) probed[host.uri] = probe(*hv, o.profiles, host.state_dir);
         accelerator = probed[host.uri];
         log::info("accelerator", {{"host", host.name}, {"accelerator", scheduler::accelerator_name(*accelerator)}});
       }
-      hosts.push_back({host.name, hv.get(), host.images_dir, host.state_dir, accelerator});
+      hosts.push_back({host.name, hv.get(), host.images_dir, host.state_dir, accelerator, files});
     }
     manager = std::make_unique<scheduler::WorkspaceManager>(db, &*publisher, std::move(hosts), std::move(o));
   }

@@ -71,6 +71,7 @@
 
 #include "vigo/gis/database.h"
 #include "vigo/gis/types.h"
+#include "vigo/scheduler/host_files.h"
 #include "vigo/scheduler/hypervisor.h"
 #include "vigo/scheduler/image_publisher.h"
 #include "vigo/scheduler/vm_profile.h"
@@ -89,6 +90,11 @@ struct HostContext {
   // This host's; none: WorkspaceManagerOptions::accelerator (`auto` is
   // resolved before, by probe_accelerator).
   std::optional<Accelerator> accelerator = std::nullopt;
+  // Not owned; outlives the manager. Where the VMs' files are made and
+  // read (host_files.h): none for this machine (LocalHostFiles); for
+  // another machine a RemoteHostFiles, beside a hypervisor on its
+  // qemu+ssh:// URI. images_dir and state_dir are paths on that host.
+  HostFiles* files = nullptr;
 };
 
 struct WorkspaceManagerOptions {
@@ -245,6 +251,8 @@ class WorkspaceManager {
                                        const std::string& disk_file, const std::string& disk_format) const;
   CheckpointInfo publish_state(Host& h, std::int64_t vm, const std::string& owner, bool paused,
                                const std::string& name, bool full_disk, bool run_on);
+  // A file of a host published as the next version of image `name`.
+  PublishedImage publish_file(HostFiles& files, const std::filesystem::path& file, const std::string& name);
   Host& host(const std::string& name);  // kUnavailable for a host this manager does not drive
   Host* find_host(const std::string& name);
   [[nodiscard]] std::string domain_name(std::int64_t vm) const;

@@ -13,6 +13,11 @@
 //   [hosts.NAME] uri, images_dir, state_dir   (more hosts, e.g. remote ones
 //         over qemu+ssh://, or parts of this machine with their own
 //         images_dir); no host at all: a GIS-only vigod
+//         + ssh, ssh_config, agent: a host that is another machine, whose
+//         VM files the host agent does there (host_files.h); its
+//         images_dir and state_dir are paths on that machine
+//   [scheduler] staging_dir: where remote hosts' checkpoint files are
+//         fetched to before they are published (required with any ssh host)
 //   [log] level
 // Errors are kInvalidArgument naming the key. Plain value.
 #pragma once
@@ -33,6 +38,9 @@ namespace vigo::web {
 struct VigodHost {
   std::string name, uri;
   std::filesystem::path images_dir, state_dir;
+  std::string ssh;                  // ssh destination ([user@]host); empty: this machine
+  std::filesystem::path ssh_config;  // ssh -F file; empty: the user's own configuration
+  std::string agent = "vigo-host";  // the host agent's command there
 };
 
 struct VigodConfig {
@@ -42,6 +50,7 @@ struct VigodConfig {
   ApiOptions api;
   std::vector<VigodHost> hosts;  // [host] first, then [hosts.NAME] by name; empty: GIS-only
   std::filesystem::path profiles_dir;
+  std::filesystem::path staging_dir;  // set when a host has ssh
   std::string domain_prefix = "vigo-";
   std::chrono::seconds readiness_timeout{180};
   std::chrono::seconds reconcile_interval{60};
