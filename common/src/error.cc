@@ -21,6 +21,15 @@ std::string_view to_string(ErrorCode code) {
   return "internal";
 }
 
+std::optional<ErrorCode> parse_error_code(std::string_view name) {
+  for (ErrorCode c : {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
+                      ErrorCode::kConflict, ErrorCode::kResourceExhausted, ErrorCode::kPermissionDenied,
+                      ErrorCode::kUnavailable, ErrorCode::kTimeout, ErrorCode::kInternal}) {
+    if (to_string(c) == name) return c;
+  }
+  return std::nullopt;
+}
+
 Error invalid_argument(std::string field, std::string_view message) {
   std::string text = "invalid " + field + ": " + std::string{message};
   return Error{ErrorCode::kInvalidArgument, std::move(text), std::move(field)};

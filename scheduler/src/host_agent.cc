@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "vigo/common/error.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/unique_fd.h"
 #include "vigo/scheduler/host_files.h"
 
@@ -26,13 +27,40 @@ using Args = std::vector<std::string>;
 
 namespace {
 
+// True once stdin has ended (the ssh session closed or vigod stopped us);
+// waits at most `wait`.
+bool stdin_ended(std::chrono::milliseconds wait) {
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+  char buf[256];
+  const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+  return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+}
+
 void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("writing the result");
-    bytes.remove_prefix(static_cast<std::size_t>(n));
+  vigo::write_all(fd, {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, "the result");
+}
+
+// The one failure line RemoteHostFiles reads: "vigo-host: <code>: <message>",
+// the message on one line.
+void report(ErrorCode code, std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
   }
+  std::fprintf(stderr, "vigo-host: %s: %s\n", std::string{to_string(code)}.c_str(), message.c_str());
+}
+
+// For operations that do not watch stdin themselves: its end (vigod gave
+// up: a timeout, or it went away) ends the agent at once; children (qemu-img)
+// get SIGTERM through their parent-death signal.
+void exit_when_stdin_ends() {
+  std::thread{[] {
+    while (!stdin_ended(std::chrono::seconds{3600})) {
+    }
+    report(ErrorCode::kTimeout, "stopped: the ssh session's input ended");
+    std::fflush(stderr);
+    ::_exit(kAgentStopped);
+  }}.detach();
 }
 
 fs::path path_arg(const std::string& arg, const char* what) {
@@ -60,15 +88,6 @@ DiskFormat format_arg(const std::string& arg) {
   throw invalid_argument("format", "'" + arg + "' is neither raw nor qcow2");
 }
 
-// True once stdin has ended (the ssh session closed or vigod stopped us);
-// waits at most `wait`.
-bool stdin_ended(std::chrono::milliseconds wait) {
-  pollfd p{STDIN_FILENO, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
-  char buf[256];
-  const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-  return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
-}
 
 void copy_range(const fs::path& file, std::uint64_t from, std::uint64_t bytes) {
   UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -98,7 +117,8 @@ int clone_stream(LocalHostFiles& files, const Args& a) {
   // the end of stdin means vigod gave up on this restore.
   while (!stream->finished()) {
     if (stdin_ended(std::chrono::milliseconds{100})) {
-      (void)stream->stop();
+      const std::string why = stream->stop();
+      if (!why.empty()) report(ErrorCode::kInternal, why);  // it failed as it was stopped: say why
       return kAgentStopped;
     }
   }
@@ -130,6 +150,7 @@ int wait_line(LocalHostFiles& files, const Args& a) {
 struct Command {
   std::size_t args;
   std::function<int(LocalHostFiles&, const Args&)> run;
+  bool watches_stdin = false;  // ends by itself when stdin ends
 };
 
 const std::map<std::string, Command>& commands() {
@@ -169,8 +190,8 @@ const std::map<std::string, Command>& commands() {
           copy_range(file, 0, f.read_save_file_header(file).stream_offset);
           return 0;
         }}},
-      {"clone-stream", {3, clone_stream}},
-      {"wait-line", {3, wait_line}},
+      {"clone-stream", {3, clone_stream, true}},
+      {"wait-line", {3, wait_line, true}},
       {"tail",
        {2,
         [](LocalHostFiles& f, const Args& a) {
@@ -199,12 +220,13 @@ int run_host_agent(const std::vector<std::string>& args) {
       throw invalid_argument("command", args[0] + " takes " + std::to_string(it->second.args) + " arguments, not " +
                                             std::to_string(rest.size()));
     }
+    if (!it->second.watches_stdin) exit_when_stdin_ends();
     LocalHostFiles files;
     return it->second.run(files, rest);
   } catch (const Error& e) {
-    std::fprintf(stderr, "vigo-host: %s: %s\n", std::string{to_string(e.code())}.c_str(), e.what());
+    report(e.code(), e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vigo-host: %s: %s\n", std::string{to_string(ErrorCode::kInternal)}.c_str(), e.what());
+    report(ErrorCode::kInternal, e.what());
   }
   return kAgentFailed;
 }

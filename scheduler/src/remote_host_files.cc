@@ -84,20 +84,21 @@ bool read_out(Session& s, std::string& out, Clock::time_point deadline, const st
   }
 }
 
-std::string last_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  const auto nl = text.rfind('\n');
-  return nl == std::string::npos ? text : text.substr(nl + 1);
+constexpr std::string_view kAgentPrefix = "vigo-host: ";
+
+// The agent's failure line if there is one (the last), else the last line.
+std::string failure_line(const std::string& text) {
+  std::istringstream in{text};
+  std::string last, agent;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    last = line;
+    if (line.starts_with(kAgentPrefix)) agent = line;
+  }
+  return agent.empty() ? last : agent;
 }
 
-ErrorCode code_named(std::string_view name) {
-  for (ErrorCode c : {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
-                      ErrorCode::kConflict, ErrorCode::kResourceExhausted, ErrorCode::kPermissionDenied,
-                      ErrorCode::kUnavailable, ErrorCode::kTimeout, ErrorCode::kInternal}) {
-    if (to_string(c) == name) return c;
-  }
-  return ErrorCode::kInternal;
-}
 
 }  // namespace
 
@@ -118,16 +119,18 @@ namespace {
 // Turns an agent's exit status into nothing (0) or the Error it stands for.
 void check(int status, const Session& s, const std::string& op, const std::string& destination) {
   if (status == 0) return;
-  const std::string err = last_line(read_file(s.err));
-  if (status == kAgentFailed) {
-    constexpr std::string_view kPrefix = "vigo-host: ";
-    if (err.starts_with(kPrefix)) {
-      const std::string rest = err.substr(kPrefix.size());
-      const auto colon = rest.find(": ");
-      if (colon != std::string::npos) throw Error{code_named(rest.substr(0, colon)), rest.substr(colon + 2)};
+  const std::string err = failure_line(read_file(s.err));
+  if ((status == kAgentFailed || status == kAgentStopped) && err.starts_with(kAgentPrefix)) {
+    const std::string rest = err.substr(kAgentPrefix.size());
+    const auto colon = rest.find(": ");
+    if (colon != std::string::npos) {
+      throw Error{parse_error_code(rest.substr(0, colon)).value_or(ErrorCode::kInternal), rest.substr(colon + 2)};
     }
   }
-  if (status == 255) throw Error{ErrorCode::kUnavailable, "cannot reach host " + destination + " over ssh: " + err};
+  if (status == 255) {
+    // ssh's own failure: no connection, or the connection (or the agent) died.
+    throw Error{ErrorCode::kUnavailable, "cannot reach host " + destination + " over ssh: " + err};
+  }
   if (status == 127) {
     throw Error{ErrorCode::kUnavailable, "host " + destination + " has no host agent (vigo-host): " + err};
   }
@@ -143,11 +146,22 @@ RemoteHostFiles::RemoteHostFiles(RemoteHostOptions options) : options_(std::move
   if (options_.staging_dir.empty()) throw invalid_argument("host.staging_dir", "is empty");
   std::error_code ec;
   fs::create_directories(options_.staging_dir, ec);
+  // Fetched files are VM memory images: only the owner reads them.
+  if (!ec) fs::permissions(options_.staging_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) throw Error{ErrorCode::kInternal, "cannot create " + options_.staging_dir.string() + ": " + ec.message()};
+  // What an earlier process left (it was killed mid-fetch): ours to clear.
+  for (const auto& entry : fs::directory_iterator(options_.staging_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("fetched-") || name.starts_with("agent-")) fs::remove(entry.path(), ec);
+  }
 }
 
 std::vector<std::string> RemoteHostFiles::command(const std::string& op, const std::vector<std::string>& args) const {
   std::vector<std::string> argv = options_.ssh;
+  // Never a terminal (it would mangle binary output and keep the agent's
+  // stdin open), never a prompt, and a silent host noticed within a minute.
+  argv.insert(argv.begin() + 1, {"-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o",
+                                 "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"});
   // ssh joins its remaining words with spaces for the remote shell: each is quoted.
   argv.push_back(shell_quote(options_.agent));
   argv.push_back(shell_quote(op));
@@ -172,20 +186,27 @@ Session start(const std::vector<std::string>& argv, const fs::path& staging, con
   o.stderr_path = staging / ("agent-" + std::to_string(::getpid()) + "-" + std::to_string(++g_session) + ".err");
   std::error_code ec;
   fs::remove(o.stderr_path, ec);
-  return Session{Subprocess::spawn(o), std::move(in_w), std::move(out_r), o.stderr_path};
+  try {
+    return Session{Subprocess::spawn(o), std::move(in_w), std::move(out_r), o.stderr_path};
+  } catch (...) {
+    fs::remove(o.stderr_path, ec);
+    throw;
+  }
 }
 
 }  // namespace
 
-std::string RemoteHostFiles::run(const std::string& op, const std::vector<std::string>& args) {
+std::string RemoteHostFiles::run(const std::string& op, const std::vector<std::string>& args,
+                                 std::chrono::seconds timeout) {
+  // Its stdin stays open while it works: closing it stops the agent there.
   Session s = start(command(op, args), options_.staging_dir);
-  s.in.reset();  // no input
-  const auto deadline = Clock::now() + options_.timeout;
+  const auto deadline = Clock::now() + timeout;
   std::string out;
   if (!read_out(s, out, deadline, {}, nullptr)) {
-    s.proc.terminate(std::chrono::seconds{2});
+    s.in.reset();
+    if (!s.proc.wait_for(std::chrono::seconds{5})) s.proc.terminate(std::chrono::seconds{2});
     throw Error{ErrorCode::kTimeout, "host agent " + op + " on " + options_.ssh.back() + " took longer than " +
-                                         std::to_string(options_.timeout.count()) + " s"};
+                                         std::to_string(timeout.count()) + " s"};
   }
   const auto status = s.proc.wait_for(std::chrono::seconds{30});
   if (!status) {
@@ -196,13 +217,13 @@ std::string RemoteHostFiles::run(const std::string& op, const std::vector<std::s
   return out;
 }
 
-void RemoteHostFiles::make_dir(const fs::path& dir) { run("mkdir", {dir}); }
+void RemoteHostFiles::make_dir(const fs::path& dir) { run("mkdir", {dir}, options_.quick_timeout); }
 
-void RemoteHostFiles::remove_all(const fs::path& path) { run("rm", {path}); }
+void RemoteHostFiles::remove_all(const fs::path& path) { run("rm", {path}, options_.quick_timeout); }
 
 std::vector<std::string> RemoteHostFiles::list_dir(const fs::path& dir) {
   std::vector<std::string> names;
-  std::istringstream in{run("ls", {dir})};
+  std::istringstream in{run("ls", {dir}, options_.quick_timeout)};
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) names.push_back(line);
   }
@@ -210,17 +231,20 @@ std::vector<std::string> RemoteHostFiles::list_dir(const fs::path& dir) {
 }
 
 void RemoteHostFiles::create_overlay(const fs::path& backing, DiskFormat backing_format, const fs::path& overlay) {
-  run("overlay", {backing, disk_format_name(backing_format), overlay});
+  run("overlay", {backing, disk_format_name(backing_format), overlay}, options_.quick_timeout);
 }
 
 void RemoteHostFiles::portable_checkpoint_disk(const fs::path& overlay, const fs::path& out) {
-  run("portable-disk", {overlay, out});
+  run("portable-disk", {overlay, out}, options_.timeout);
 }
 
-void RemoteHostFiles::full_disk_copy(const fs::path& overlay, const fs::path& out) { run("full-disk", {overlay, out}); }
+void RemoteHostFiles::full_disk_copy(const fs::path& overlay, const fs::path& out) {
+  run("full-disk", {overlay, out}, options_.timeout);
+}
 
 SaveFileHeader RemoteHostFiles::read_save_file_header(const fs::path& file) {
-  return parse_save_file_header(run("save-header", {file}), options_.ssh.back() + ":" + file.string());
+  return parse_save_file_header(run("save-header", {file}, options_.quick_timeout),
+                                options_.ssh.back() + ":" + file.string());
 }
 
 class RemoteResumeStream : public ResumeStream {
@@ -264,8 +288,8 @@ std::unique_ptr<ResumeStream> RemoteHostFiles::stream_clone(const fs::path& pare
   if (!ready || out.find("READY\n") == std::string::npos) {
     s.in.reset();
     const auto status = s.proc.wait_for(std::chrono::seconds{10});
-    check(status.value_or(-1), s, "clone-stream", options_.ssh.back());
-    throw Error{ErrorCode::kInternal, "host agent clone-stream on " + options_.ssh.back() + " never became ready"};
+    if (status) check(*status, s, "clone-stream", options_.ssh.back());
+    throw Error{ErrorCode::kUnavailable, "host agent clone-stream on " + options_.ssh.back() + " never became ready"};
   }
   return std::make_unique<RemoteResumeStream>(std::move(s), fifo, options_.ssh.back());
 }
@@ -283,14 +307,15 @@ std::optional<std::string> RemoteHostFiles::wait_for_line(const fs::path& file, 
     return std::nullopt;
   }
   const auto status = s.proc.wait_for(std::chrono::seconds{30});
-  if (status && *status == kAgentStopped) return std::nullopt;
-  check(status.value_or(-1), s, "wait-line", options_.ssh.back());
+  if (!status) throw Error{ErrorCode::kTimeout, "host agent wait-line on " + options_.ssh.back() + " did not exit"};
+  if (*status == kAgentStopped) return std::nullopt;
+  check(*status, s, "wait-line", options_.ssh.back());
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
 
 std::string RemoteHostFiles::tail(const fs::path& file, std::size_t bytes) {
-  return run("tail", {file, std::to_string(bytes)});
+  return run("tail", {file, std::to_string(bytes)}, options_.quick_timeout);
 }
 
 fs::path RemoteHostFiles::fetch(const fs::path& file) {
@@ -298,10 +323,10 @@ fs::path RemoteHostFiles::fetch(const fs::path& file) {
       options_.staging_dir / ("fetched-" + std::to_string(::getpid()) + "-" + std::to_string(++g_session));
   try {
     Session s = start(command("cat", {file}), options_.staging_dir, local);
-    s.in.reset();
     const auto status = s.proc.wait_for(options_.timeout);
     if (!status) {
-      s.proc.terminate(std::chrono::seconds{2});
+      s.in.reset();
+      if (!s.proc.wait_for(std::chrono::seconds{5})) s.proc.terminate(std::chrono::seconds{2});
       throw Error{ErrorCode::kTimeout, "fetching " + file.string() + " from " + options_.ssh.back() + " took too long"};
     }
     check(*status, s, "cat", options_.ssh.back());

@@ -92,6 +92,7 @@ ReconcileReport WorkspaceManager::reconcile() {
       // One host that cannot be asked (down, unreachable) holds up no other;
       // the next reconciliation tries it again.
       log::warn("host not reconciled", {{"host", h.ctx.name}, {"error", e.what()}});
+      report.unreconciled_hosts.push_back(h.ctx.name);
     }
   }
   if (!report.destroyed_domains.empty() || !report.interrupted_vms.empty() || !report.vanished_vms.empty() ||

@@ -81,7 +81,14 @@ std::string WorkspaceManager::console_tail(std::int64_t vm, std::size_t max_byte
   if (!host_name) return {};
   Host* h = find_host(*host_name);
   if (h == nullptr) return {};
-  return h->files().tail(h->vm_dir(vm) / "console.log", max_bytes);
+  try {
+    return h->files().tail(h->vm_dir(vm) / "console.log", max_bytes);
+  } catch (const Error& e) {
+    // A console is for people to look at: a host that cannot be asked
+    // shows none, as a VM that has written nothing yet.
+    log::warn("console not read", {{"vm", std::to_string(vm)}, {"host", h->ctx.name}, {"error", e.what()}});
+    return {};
+  }
 }
 
 WorkspaceStatus WorkspaceManager::wait(std::int64_t workspace, Clock::time_point deadline) {

@@ -9,6 +9,7 @@
 #include "vigo/scheduler/remote_host_files.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -152,8 +153,10 @@ TEST_F(RemoteHostFilesTest, ACloneStreamsThroughAFifoThereByteForByte) {
     EXPECT_EQ(stream->path(), fifo);
     EXPECT_TRUE(fs::is_fifo(fifo));
     EXPECT_EQ(synthetic::read_fifo(fifo), testing::read_text_file(written));
-    EXPECT_EQ(stream->stop(), "");
+    // The agent ends by itself once the reader took everything.
+    for (int i = 0; i < 300 && !stream->finished(); ++i) std::this_thread::sleep_for(100ms);
     EXPECT_TRUE(stream->finished());
+    EXPECT_EQ(stream->stop(), "");
   }
   EXPECT_FALSE(fs::exists(fifo));
   {
@@ -168,6 +171,26 @@ TEST_F(RemoteHostFilesTest, ACloneStreamsThroughAFifoThereByteForByte) {
             ErrorCode::kAlreadyExists)
       << last_error_;
   EXPECT_EQ(testing::read_text_file(dir_.path() / "taken"), "mine");
+}
+
+// An operation that does not end in time is kTimeout, and the agent doing
+// it on the far side is gone too (its ssh session's stdin closed).
+TEST_F(RemoteHostFilesTest, AnOperationThatTakesTooLongIsStoppedThere) {
+  RemoteHostOptions o = options();
+  o.timeout = 2s;
+  o.quick_timeout = 2s;
+  RemoteHostFiles slow{o};
+  const fs::path fifo = dir_.path() / "never-written";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // opening it for reading blocks: no writer ever comes
+  EXPECT_EQ(code_of([&] { (void)slow.fetch(fifo); }), ErrorCode::kTimeout) << last_error_;
+  EXPECT_EQ(code_of([&] { (void)slow.tail(fifo, 10); }), ErrorCode::kTimeout) << last_error_;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = run_command({"pgrep", "-f", "vigo-host (cat|tail) " + fifo.string()}, 10s).exit_code == 1;
+    if (!gone) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(gone) << "an agent still runs on the host";
+  EXPECT_TRUE(fs::is_empty(dir_.path() / "staging"));
 }
 
 TEST_F(RemoteHostFilesTest, TheAgentRefusesWhatVigodWouldNeverSend) {

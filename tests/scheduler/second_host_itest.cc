@@ -61,7 +61,7 @@ class SecondHostTest : public WorkspaceTest {
     }
     ssh.push_back("root@" + ns_.host_side_address());
     ssh.push_back(testing::imaged_path() + " --stdio --root " + vfs_.store().string() + " --user alice");
-    for (const auto& a : ssh) server += "'" + a + "' ";
+    for (const auto& a : ssh) server += shell_quote(a) + " ";
     fs::create_directories(mount_b());
     SpawnOptions so;
     so.argv = {testing::vigo_fs_path(), "--server", server, "--cache", (ns_.dir() / "cache").string(),
@@ -153,6 +153,7 @@ TEST_F(SecondHostTest, WorkspacesRunOnBothMachinesAndMoveBetweenThem) {
 
   // Reconciliation finds nothing to mend on either machine.
   const ReconcileReport report = m->reconcile();
+  EXPECT_TRUE(report.unreconciled_hosts.empty());  // both machines were asked
   EXPECT_TRUE(report.destroyed_domains.empty());
   EXPECT_TRUE(report.vanished_vms.empty());
   EXPECT_TRUE(report.removed_dirs.empty());
@@ -163,6 +164,27 @@ TEST_F(SecondHostTest, WorkspacesRunOnBothMachinesAndMoveBetweenThem) {
   EXPECT_TRUE(fs::is_empty(staging_.path()));  // fetched checkpoint files are gone
   expect_nothing_left();
   EXPECT_EQ(count("SELECT coalesce(sum(alloc_memory_mb), 0) FROM gis.hosts WHERE name = '" + b_name_ + "'"), 0);
+}
+
+// A host whose machine cannot be reached holds up no other: reconciliation
+// skips it (and says so) and does the rest; its console reads as empty.
+TEST_F(WorkspaceTest, AHostThatCannotBeReachedHoldsUpNoOtherInReconciliation) {
+  testing::TempDir staging{"vigo-staging"};
+  RemoteHostOptions o;
+  o.ssh = {"/usr/bin/ssh", "-p", "1", "root@127.0.0.1"};  // nothing listens on port 1
+  o.agent = VIGO_HOST_AGENT_PATH;
+  o.staging_dir = staging.path();
+  RemoteHostFiles dead{o};
+  testing::TempDir c_state{"vigo-ws-state-c"};
+  HostContext c = second_host(c_state);
+  c.files = &dead;
+  // Its state directory cannot be made: a warning, not a failure to start.
+  auto m = std::make_unique<WorkspaceManager>(db_, &publisher_, std::vector<HostContext>{first_host(), c}, options_);
+  fs::create_directories(state_.path() / "vm-999999");  // a stray of host a
+  const ReconcileReport report = m->reconcile();
+  EXPECT_EQ(report.unreconciled_hosts, std::vector<std::string>{c.name});
+  EXPECT_EQ(report.removed_dirs, std::vector<fs::path>{state_.path() / "vm-999999"});
+  EXPECT_TRUE(state_dir_empty());
 }
 
 }  // namespace

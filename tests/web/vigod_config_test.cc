@@ -276,7 +276,10 @@ TEST_F(VigodHostConfigTest, AllHostKeysAreRead) {
   EXPECT_EQ(v.image_server, "store-1");
   EXPECT_EQ(v.store.string(), (dir.path() / "store").string());
   EXPECT_EQ(v.imaged.string(), imaged.string());
-  const VigodConfig remote = vigod_config_of(with(keys, "host.uri", quoted("qemu+ssh://node-1/system")));
+  Keys remote_keys = with(keys, "host.uri", quoted("qemu+ssh://node-1/system"));
+  remote_keys["host.ssh"] = quoted("root@node-1");
+  remote_keys["scheduler.staging_dir"] = quoted((dir.path() / "staging").string());
+  const VigodConfig remote = vigod_config_of(remote_keys);
   ASSERT_EQ(remote.hosts.size(), 1U);
   EXPECT_EQ(remote.hosts[0].uri, "qemu+ssh://node-1/system");
 }
@@ -284,8 +287,10 @@ TEST_F(VigodHostConfigTest, AllHostKeysAreRead) {
 TEST_F(VigodHostConfigTest, MoreHostsComeFromHostsTables) {
   Keys k = keys;
   k["hosts.node-3.uri"] = quoted("qemu+ssh://node-3/system");
+  k["hosts.node-3.ssh"] = quoted("node-3");
   k["hosts.node-3.images_dir"] = quoted((dir.path() / "mnt3" / "images").string());
   k["hosts.node-3.state_dir"] = quoted((dir.path() / "vms3").string());
+  k["scheduler.staging_dir"] = quoted((dir.path() / "staging").string());
   k["hosts.node-2.images_dir"] = quoted((dir.path() / "mnt2" / "images").string());
   k["hosts.node-2.state_dir"] = quoted((dir.path() / "vms2").string());
   const VigodConfig v = vigod_config_of(k);
@@ -345,6 +350,18 @@ TEST_F(VigodHostConfigTest, AHostOnAnotherMachineIsReachedOverSsh) {
   expect_refused(with(k, "hosts.node-2.ssh_config", quoted((dir.path() / "absent").string())),
                  "hosts.node-2.ssh_config", "cannot be read");
   expect_refused(without(k, "hosts.node-2.ssh"), "hosts.node-2.ssh_config", "is for a host with ssh");
+  // libvirt and the files on one machine: a remote URI needs ssh, ssh a remote URI.
+  expect_refused(without(without(k, "hosts.node-2.ssh"), "hosts.node-2.ssh_config"), "hosts.node-2.ssh",
+                 "is required");
+  expect_refused(with(k, "hosts.node-2.uri", quoted("qemu:///system")), "hosts.node-2.uri", "this machine's");
+  expect_refused(without(k, "hosts.node-2.uri"), "hosts.node-2.uri", "this machine's");
+  // Two hosts of one machine never share a state directory.
+  Keys twin = k;
+  twin["hosts.node-4.uri"] = quoted("qemu+ssh://root@node-2/system");
+  twin["hosts.node-4.ssh"] = quoted("root@node-2");
+  twin["hosts.node-4.images_dir"] = quoted("/var/lib/vigo/mnt/images");
+  twin["hosts.node-4.state_dir"] = quoted((dir.path() / "vms").string());
+  expect_refused(twin, "hosts.node-4.state_dir", "node-2");
 }
 
 TEST_F(VigodHostConfigTest, EachKeyAHostNeedsIsNamedWhenMissing) {

@@ -33,16 +33,6 @@ ErrorCode error_code_of_status(int status) {
   }
 }
 
-std::optional<ErrorCode> parse_error_code(std::string_view name) {
-  constexpr std::array all{ErrorCode::kInvalidArgument, ErrorCode::kNotFound,         ErrorCode::kAlreadyExists,
-                           ErrorCode::kConflict,        ErrorCode::kResourceExhausted, ErrorCode::kPermissionDenied,
-                           ErrorCode::kUnavailable,     ErrorCode::kTimeout,           ErrorCode::kInternal};
-  for (const auto c : all) {
-    if (to_string(c) == name) return c;
-  }
-  return std::nullopt;
-}
-
 Response error_response(int status, std::string_view code, std::string_view message, std::string_view field) {
   nlohmann::json e{{"code", code}, {"message", message}};
   if (!field.empty()) e["field"] = field;

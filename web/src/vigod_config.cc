@@ -43,6 +43,19 @@ VigodHost read_host(const Config& c, const std::string& table, const std::string
       throw invalid_argument(table + ".ssh_config", "'" + h.ssh_config.string() + "' cannot be read");
     }
   }
+  // libvirt and the files must be on the same machine: a URI naming a
+  // machine (qemu+ssh://node-2/system) goes with ssh, and ssh with one.
+  const bool remote_uri = [&] {
+    const auto scheme_end = h.uri.find("://");
+    return scheme_end != std::string::npos && h.uri.size() > scheme_end + 3 && h.uri[scheme_end + 3] != '/';
+  }();
+  if (!h.ssh.empty() && !remote_uri) {
+    throw invalid_argument(table + ".uri", "'" + h.uri + "' is this machine's libvirt, but the host has ssh: give "
+                                          "its own (qemu+ssh://...)");
+  }
+  if (h.ssh.empty() && remote_uri) {
+    throw invalid_argument(table + ".ssh", "is required for '" + h.uri + "': the VMs' files are on that machine");
+  }
   h.agent = c.get_string(table + ".agent", "vigo-host");
   if (h.agent.empty() || h.agent.find('\0') != std::string::npos) {
     throw invalid_argument(table + ".agent", "must name the host agent's command");

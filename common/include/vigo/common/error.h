@@ -5,6 +5,7 @@
 // (errno: throw_errno; libpqxx: gis/pg_support.h).
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,6 +25,8 @@ enum class ErrorCode {
 };
 
 [[nodiscard]] std::string_view to_string(ErrorCode code);
+// The code whose to_string() is `name` (exactly); none for any other text.
+[[nodiscard]] std::optional<ErrorCode> parse_error_code(std::string_view name);
 
 class Error : public std::runtime_error {
  public:

@@ -15,8 +15,12 @@
 //       at the end of stdin
 //   vigo-host tail FILE BYTES               vigo-host cat FILE
 //
-// Every path must be absolute without ".." (the agent runs with the
-// rights of whoever ssh logs in as; it refuses what vigod would never send).
+// Every operation ends when its stdin ends (exit 3, "vigo-host: timeout:
+// stopped ..."): vigod closes it to stop the agent, and so does an ssh
+// session that died; run it by hand with stdin open (not </dev/null).
+// Every path must be absolute without ".." (it refuses what vigod would
+// never send). It is no security boundary: it runs with the rights of the
+// ssh login, which has a shell anyway.
 // Failure: exit status 1 and one stderr line "vigo-host: <code>: <message>"
 // (<code> as vigo::to_string(ErrorCode)); a bad command line is
 // invalid_argument the same way.

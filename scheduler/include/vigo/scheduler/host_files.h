@@ -15,7 +15,8 @@
 //
 // Errors are vigo::Error with the codes of the functions named above
 // (kNotFound, kAlreadyExists, kInvalidArgument, kInternal); a remote host
-// that cannot be reached is kUnavailable. Implementations are thread-safe.
+// that cannot be reached is kUnavailable, one that does not answer in time
+// kTimeout. Implementations are thread-safe.
 #pragma once
 
 #include <chrono>

@@ -6,9 +6,11 @@
 // do to libvirt's own qemu+ssh:// connection to the same machine. Each
 // argument is quoted for the remote shell (any byte but NUL survives).
 //
-// Long operations (the clone save stream, waiting for a console line) keep
-// their ssh session open; closing its stdin (stop(), a stop request, the
-// destructor) ends the agent's work on the far side. fetch() copies a file
+// ssh runs with -T, BatchMode, ConnectTimeout=15 and ServerAlive checks
+// (a host that falls silent fails an operation within about a minute).
+// The agent works as long as its ssh session's stdin is open: closing it (a
+// timeout, stop(), a stop request, the destructor) ends the agent's work on
+// the far side, qemu-img included. fetch() copies a file
 // of the host into `staging_dir` here (for the image publisher, which runs
 // beside the image store) and release() removes the copy.
 //
@@ -16,7 +18,9 @@
 // "vigo-host: <code>: <message>", mapped back to the same vigo::Error
 // code); ssh that cannot reach the host (exit 255) or an agent that is not
 // there (127) is kUnavailable naming the host and ssh's message; an
-// operation that outlives `timeout` is killed and is kTimeout.
+// operation that outlives its timeout is stopped there and is kTimeout.
+// The staging directory is the owner's only (0700); fetched copies an
+// earlier process left there are removed by the constructor.
 // Thread-safe: every operation is its own ssh process.
 #pragma once
 
@@ -35,7 +39,8 @@ struct RemoteHostOptions {
   std::vector<std::string> ssh;
   std::string agent = "vigo-host";    // the agent's command on the far side
   std::filesystem::path staging_dir;  // here: fetched files (created if missing)
-  std::chrono::seconds timeout{900};  // any one operation (a full copy of a large disk)
+  std::chrono::seconds timeout{900};        // a disk copy or a fetch (a large disk)
+  std::chrono::seconds quick_timeout{120};  // any other operation
 };
 
 class RemoteHostFiles : public HostFiles {
@@ -63,8 +68,8 @@ class RemoteHostFiles : public HostFiles {
   [[nodiscard]] std::vector<std::string> command(const std::string& op, const std::vector<std::string>& args) const;
 
  private:
-  // Runs an operation to its end; its stdout (kTimeout after options_.timeout).
-  std::string run(const std::string& op, const std::vector<std::string>& args);
+  // Runs an operation to its end; its stdout (kTimeout after `timeout`).
+  std::string run(const std::string& op, const std::vector<std::string>& args, std::chrono::seconds timeout);
   RemoteHostOptions options_;
 };
 

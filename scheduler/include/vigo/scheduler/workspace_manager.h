@@ -160,6 +160,9 @@ struct ReconcileReport {
   std::vector<std::int64_t> vanished_vms;      // running rows without a domain: failed
   std::vector<std::int64_t> finished_stops;    // stopping rows: deleted
   std::vector<std::filesystem::path> removed_dirs;
+  // Hosts that could not be asked (libvirt or the host agent failed): left
+  // as they were until the next reconciliation; the others were done.
+  std::vector<std::string> unreconciled_hosts;
 };
 
 class WorkspaceManager {

@@ -18,8 +18,7 @@ namespace vigo::web {
 [[nodiscard]] int http_status(ErrorCode code);
 // The reverse, for the client: 401/403 kPermissionDenied, 429 kResourceExhausted, ...
 [[nodiscard]] ErrorCode error_code_of_status(int status);
-// Parses a code name as to_string(ErrorCode) writes it; nullopt if unknown.
-[[nodiscard]] std::optional<ErrorCode> parse_error_code(std::string_view name);
+// Code names parse back with vigo::parse_error_code (vigo/common/error.h).
 
 [[nodiscard]] Response error_response(const Error& e);
 // For statuses that have no ErrorCode (401, 405, 429).

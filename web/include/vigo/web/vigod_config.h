@@ -15,7 +15,8 @@
 //         images_dir); no host at all: a GIS-only vigod
 //         + ssh, ssh_config, agent: a host that is another machine, whose
 //         VM files the host agent does there (host_files.h); its
-//         images_dir and state_dir are paths on that machine
+//         images_dir and state_dir are paths on that machine; a uri that
+//         names a machine needs ssh, and ssh such a uri
 //   [scheduler] staging_dir: where remote hosts' checkpoint files are
 //         fetched to before they are published (required with any ssh host)
 //   [log] level
