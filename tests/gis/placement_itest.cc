@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// gis.place_vm (sql/006) against a real PostgreSQL: policies, the
-// workspace's own constraints, the errors that tell "never" from "not now",
-// and no overcommit when many placements race for little room.
+// gis.place_vm (sql/006, 008) against a real PostgreSQL: policies, the
+// workspace's own constraints, the hosts of one vigod, the errors that tell
+// "never" from "not now", and no overcommit when many placements race for
+// little room.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 
 #include "support/pg_fixture.h"
 #include "vigo/common/error.h"
+#include "vigo/gis/pg_support.h"
 #include "vigo/gis/registry.h"
 
 namespace vigo::gis {
@@ -61,6 +63,27 @@ TEST_F(Placement, SpreadTakesTheEmptiestAndPackTheFullestThatFits) {
   EXPECT_EQ(place("b", 1024, "pack"), "small");
   EXPECT_EQ(place("c", 1536, "pack"), "mid");  // small has 1024 left
   EXPECT_EQ(place("d", 1024, "spread", R"({"gpu": "yes"})"), "big");
+}
+
+// A vigod places only on the hosts it drives (p_hosts), whatever is emptier
+// elsewhere; none of its hosts could ever take the VM: 22023, not "no room".
+TEST_F(Placement, OnlyTheGivenHostsAreClaimed) {
+  auto place_on = [&](const std::string& vm, std::int64_t memory_mb, const std::string& labels,
+                      const std::vector<std::string>& hosts) {
+    return db_.write([&](pqxx::transaction_base& t) {
+      return t
+          .exec_params1("SELECT host FROM gis.place_vm($1, $2, 1, $3, 0, 'spread', $4::jsonb, p_hosts => $5::text[])",
+                        ws_, vm, memory_mb, labels, pg_array(hosts))[0]
+          .as<std::string>();
+    });
+  };
+  EXPECT_EQ(place_on("a", 512, "{}", {"small", "mid"}), "mid");  // big is emptier, but not ours
+  EXPECT_EQ(place_on("b", 512, "{}", {"small"}), "small");
+  EXPECT_EQ(error_of([&] { place_on("c", 512, R"({"gpu": "yes"})", {"small", "mid"}); }),
+            ErrorCode::kInvalidArgument);  // big carries the label; ours do not
+  EXPECT_EQ(error_of([&] { place_on("d", 4096, "{}", {"small"}); }), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(error_of([&] { place_on("e", 2048, "{}", {"small"}); }), ErrorCode::kResourceExhausted);  // not now
+  EXPECT_EQ(place("f", 512), "big");  // no list: any host, as before
 }
 
 TEST_F(Placement, TheWorkspacesOwnConstraintsHold) {

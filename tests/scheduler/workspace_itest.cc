@@ -350,5 +350,22 @@ TEST_F(WorkspaceTest, HostsThatShareAHypervisorKeepEachOthersDomains) {
   expect_nothing_left();
 }
 
+// Another vigod's host in the same GIS, emptier than ours: placement never
+// claims it (it could not start a VM there), and the workspace runs here.
+TEST_F(WorkspaceTest, PlacementClaimsOnlyTheHostsThisManagerDrives) {
+  gis::Registry reg{db_};
+  const gis::HostSpec theirs{host_name_ + "-theirs", "lan", "qemu+ssh://elsewhere/system", 64, 65536, 1000, "x86_64",
+                             {{"zone", "a"}}};
+  reg.register_hosts(std::span{&theirs, 1});
+  auto m = manager();
+  const auto ws = m->create(boot("ours"));
+  EXPECT_EQ(m->status(ws).vms[0].host, host_name_);
+  m->remove(ws);
+  EXPECT_EQ(count("SELECT count(*) FROM gis.vms v JOIN gis.hosts h ON h.id = v.host_id WHERE h.name = '" +
+                  theirs.name + "'"),
+            0);
+  expect_nothing_left();
+}
+
 }  // namespace
 }  // namespace vigo::scheduler

@@ -17,6 +17,8 @@
 // Placement is gis.place_vm: the compositional query and the atomic claim
 // in one transaction (policy pack or spread, labels, network, same network,
 // distinct hosts, or a given future); no overcommit under any concurrency.
+// It claims only hosts this manager drives (other vigods may share the GIS
+// with hosts of their own); a future on another's host is kUnavailable.
 // create() validates, records and places synchronously (a bad request leaves
 // no row, claim, file or domain and throws naming what is wrong) and hands
 // each VM to its host's queue: one worker thread per host does that host's
@@ -221,6 +223,7 @@ class WorkspaceManager {
   int take_due_checkpoints();
 
   struct Host;  // a host's context and queue (workspace_manager_internal.h)
+  std::vector<std::string> host_names_;  // of hosts_: placement claims only these
   struct Vm;    // a VM this manager is handling
 
   // What a VM is made from.
