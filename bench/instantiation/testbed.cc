@@ -10,6 +10,7 @@
 #include "load.h"  // bench/vfs: evict_page_cache
 #include "local_stack_setup.h"
 #include "vigo/common/error.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/local_sshd.h"
 
 namespace vigo::bench {
@@ -143,7 +144,7 @@ void Testbed::mount(Source s, const MountOptions& options) {
   std::function<bool()> ready;
   if (is_vigo_fs(s)) {
     ready = [&] {
-      const auto st = nlohmann::json::parse(cli::slurp(dir / ".vigo-status"), nullptr, false);
+      const auto st = nlohmann::json::parse(read_text_file(dir / ".vigo-status"), nullptr, false);
       return !st.is_discarded() && st.value("connections_up", 0) == o_.connections;
     };
   }
@@ -153,7 +154,7 @@ void Testbed::mount(Source s, const MountOptions& options) {
 
 std::string Testbed::status_json(Source s) const {
   if (!is_vigo_fs(s) || !mounts_.contains(s)) return "{}";
-  return cli::slurp(mount_dir(s) / ".vigo-status");
+  return read_text_file(mount_dir(s) / ".vigo-status");
 }
 
 std::uint64_t Testbed::bytes_fetched(Source s) const {

@@ -148,15 +148,8 @@ void write_text_atomic(const fs::path& file, const std::string& text) {
                     std::span{reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
 }
 
-std::string slurp(const fs::path& file) {
-  std::ifstream in{file};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string tail_of(const fs::path& file, std::size_t max_bytes) {
-  std::string text = slurp(file);
+  std::string text = read_text_file(file);
   if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
   return text;
 }
@@ -199,7 +192,7 @@ std::string wait_for_marker(const fs::path& out, const std::string& marker, Subp
                             const fs::path& log, std::chrono::seconds timeout, const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const std::string text = slurp(out);
+    const std::string text = read_text_file(out);
     if (const auto at = text.find(marker); at != std::string::npos) {
       const auto end = text.find('\n', at);
       if (end != std::string::npos) return text.substr(at + marker.size(), end - at - marker.size());

@@ -51,9 +51,8 @@ bool ensure_demo_image(gis::Database& db, const std::filesystem::path& imaged, c
 // Writes text to dir/name atomically and durably (common/file_util.h).
 void write_text_atomic(const std::filesystem::path& file, const std::string& text);
 
-// A file's text ("" when it cannot be read), and its last max_bytes (for
-// an error message quoting a log).
-[[nodiscard]] std::string slurp(const std::filesystem::path& file);
+// A file's last max_bytes (for an error message quoting a log); its whole
+// text is vigo::read_text_file (common/file_util.h).
 [[nodiscard]] std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes = 2000);
 
 // Whether dir is a mount point (/proc/self/mounts); a lazy FUSE unmount of

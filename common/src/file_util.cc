@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 
 #include "vigo/common/digest.h"
 #include "vigo/common/error.h"
@@ -22,6 +24,13 @@ UniqueFd open_at_or_throw(int dirfd, const std::string& name, int flags, std::st
   const int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) throw_errno("open " + std::string{what} + " " + name);
   return UniqueFd{fd};
+}
+
+std::string read_text_file(const std::filesystem::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 std::vector<std::uint8_t> read_all(int fd, std::size_t max_bytes, std::string_view what) {

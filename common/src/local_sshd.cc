@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "vigo/common/error.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/system.h"
 
 namespace vigo {
@@ -30,13 +31,6 @@ void keygen_if_missing(const fs::path& key) {
   const RunResult r =
       run_command({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vigo", "-f", key.string()}, 30s);
   if (r.exit_code != 0) throw Error{ErrorCode::kInternal, "ssh-keygen failed: " + r.output};
-}
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in{file};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 bool accepts(std::uint16_t port) {
@@ -82,7 +76,7 @@ LocalSshd::LocalSshd(fs::path dir, std::uint16_t port, std::vector<std::string> 
                 fs::copy_options::overwrite_existing);
   {
     std::ofstream out{dir_ / "known_hosts", std::ios::trunc};
-    out << kHostAlias << ' ' << slurp(dir_ / "host_key.pub");
+    out << kHostAlias << ' ' << read_text_file(dir_ / "host_key.pub");
     if (!out.flush()) throw_errno("write " + (dir_ / "known_hosts").string());
   }
   if (::geteuid() == 0) fs::create_directories("/run/sshd");  // sshd's privilege-separation directory
@@ -175,6 +169,6 @@ std::vector<std::string> LocalSshd::ssh_argv(const std::string& remote_command, 
   return argv;
 }
 
-std::string LocalSshd::log() const { return slurp(dir_ / "sshd.log"); }
+std::string LocalSshd::log() const { return read_text_file(dir_ / "sshd.log"); }
 
 }  // namespace vigo

@@ -12,7 +12,6 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <stop_token>
 #include <thread>
 
 #include "vigo/common/error.h"
@@ -90,8 +89,7 @@ DiskFormat format_arg(const std::string& arg) {
 
 
 void copy_range(const fs::path& file, std::uint64_t from, std::uint64_t bytes) {
-  UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.get() < 0) throw_errno(file.string());
+  const UniqueFd fd = open_or_throw(file, O_RDONLY, file.string());
   std::string buf(1 << 20, '\0');
   std::uint64_t offset = from;
   while (bytes > 0) {
@@ -130,18 +128,8 @@ int clone_stream(LocalHostFiles& files, const Args& a) {
 int wait_line(LocalHostFiles& files, const Args& a) {
   const fs::path file = path_arg(a[0], "file");
   const auto ms = number_arg(a[2], "milliseconds");
-  std::stop_source stop;
-  std::jthread watch{[&](std::stop_token done) {
-    while (!done.stop_requested()) {
-      if (stdin_ended(std::chrono::milliseconds{200})) {
-        stop.request_stop();
-        return;
-      }
-    }
-  }};
-  const auto line = files.wait_for_line(file, a[1], std::chrono::steady_clock::now() + std::chrono::milliseconds{ms},
-                                        stop.get_token());
-  watch.request_stop();
+  // The end of stdin ends the agent (exit_when_stdin_ends), as for any operation.
+  const auto line = files.wait_for_line(file, a[1], std::chrono::steady_clock::now() + std::chrono::milliseconds{ms}, {});
   if (!line) return kAgentStopped;
   write_all(STDOUT_FILENO, *line + "\n");
   return 0;
@@ -150,7 +138,7 @@ int wait_line(LocalHostFiles& files, const Args& a) {
 struct Command {
   std::size_t args;
   std::function<int(LocalHostFiles&, const Args&)> run;
-  bool watches_stdin = false;  // ends by itself when stdin ends
+  bool watches_stdin = false;  // stops itself when stdin ends (it has to clean up first)
 };
 
 const std::map<std::string, Command>& commands() {
@@ -191,7 +179,7 @@ const std::map<std::string, Command>& commands() {
           return 0;
         }}},
       {"clone-stream", {3, clone_stream, true}},
-      {"wait-line", {3, wait_line, true}},
+      {"wait-line", {3, wait_line}},
       {"tail",
        {2,
         [](LocalHostFiles& f, const Args& a) {

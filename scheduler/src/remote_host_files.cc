@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <functional>
 #include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "vigo/common/error.h"
+#include "vigo/common/file_util.h"
 #include "vigo/common/subprocess.h"
 #include "vigo/common/unique_fd.h"
 #include "vigo/scheduler/host_agent.h"
@@ -25,13 +25,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::atomic<std::uint64_t> g_session{0};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::pair<UniqueFd, UniqueFd> make_pipe() {
   int fds[2];
@@ -52,6 +45,13 @@ struct Session {
   Session(Session&& o) noexcept
       : proc(std::move(o.proc)), in(std::move(o.in)), out(std::move(o.out)), err(std::exchange(o.err, {})) {}
   Session& operator=(Session&&) = delete;
+  // Closes its stdin (the agent stops there), waits `grace` for it to end,
+  // then kills the local ssh; its exit status.
+  int stop(std::chrono::seconds grace) {
+    in.reset();
+    const auto status = proc.wait_for(grace);
+    return status ? *status : proc.terminate(std::chrono::seconds{2});
+  }
   ~Session() {
     if (proc.pid() > 0 && proc.running()) proc.terminate(std::chrono::seconds{2});
     std::error_code ec;
@@ -99,7 +99,6 @@ std::string failure_line(const std::string& text) {
   return agent.empty() ? last : agent;
 }
 
-
 }  // namespace
 
 std::string shell_quote(const std::string& s) {
@@ -119,7 +118,7 @@ namespace {
 // Turns an agent's exit status into nothing (0) or the Error it stands for.
 void check(int status, const Session& s, const std::string& op, const std::string& destination) {
   if (status == 0) return;
-  const std::string err = failure_line(read_file(s.err));
+  const std::string err = failure_line(read_text_file(s.err));
   if ((status == kAgentFailed || status == kAgentStopped) && err.starts_with(kAgentPrefix)) {
     const std::string rest = err.substr(kAgentPrefix.size());
     const auto colon = rest.find(": ");
@@ -203,8 +202,7 @@ std::string RemoteHostFiles::run(const std::string& op, const std::vector<std::s
   const auto deadline = Clock::now() + timeout;
   std::string out;
   if (!read_out(s, out, deadline, {}, nullptr)) {
-    s.in.reset();
-    if (!s.proc.wait_for(std::chrono::seconds{5})) s.proc.terminate(std::chrono::seconds{2});
+    (void)s.stop(std::chrono::seconds{5});
     throw Error{ErrorCode::kTimeout, "host agent " + op + " on " + options_.ssh.back() + " took longer than " +
                                          std::to_string(timeout.count()) + " s"};
   }
@@ -256,12 +254,10 @@ class RemoteResumeStream : public ResumeStream {
   std::string stop() override {
     if (stopped_) return why_;
     stopped_ = true;
-    session_.in.reset();  // the agent stops a writer that is not done
-    auto status = session_.proc.wait_for(std::chrono::seconds{30});
-    if (!status) status = session_.proc.terminate(std::chrono::seconds{2});
-    if (*status == 0 || *status == kAgentStopped) return why_;
+    const int status = session_.stop(std::chrono::seconds{30});  // the agent stops a writer that is not done
+    if (status == 0 || status == kAgentStopped) return why_;
     try {
-      check(*status, session_, "clone-stream", destination_);
+      check(status, session_, "clone-stream", destination_);
     } catch (const std::exception& e) {
       why_ = e.what();
     }
@@ -283,9 +279,10 @@ std::unique_ptr<ResumeStream> RemoteHostFiles::stream_clone(const fs::path& pare
   // its own vigo-fs cache): the stream is made where the file is.
   Session s = start(command("clone-stream", {parent, fifo, encode_clone_identity(identity)}), options_.staging_dir);
   std::string out;
-  const bool ready = read_out(s, out, Clock::now() + std::chrono::seconds{120}, {},
+  // Ended, timed out or ready: only the line tells.
+  (void)read_out(s, out, Clock::now() + std::chrono::seconds{120}, {},
                               [](const std::string& o) { return o.find("READY\n") != std::string::npos; });
-  if (!ready || out.find("READY\n") == std::string::npos) {
+  if (out.find("READY\n") == std::string::npos) {
     s.in.reset();
     const auto status = s.proc.wait_for(std::chrono::seconds{10});
     if (status) check(*status, s, "clone-stream", options_.ssh.back());
@@ -302,8 +299,7 @@ std::optional<std::string> RemoteHostFiles::wait_for_line(const fs::path& file, 
   std::string out;
   // A little longer than the agent's own deadline: its answer travels.
   if (!read_out(s, out, deadline + std::chrono::seconds{10}, stop, nullptr)) {
-    s.in.reset();
-    s.proc.terminate(std::chrono::seconds{2});
+    (void)s.stop(std::chrono::seconds{2});
     return std::nullopt;
   }
   const auto status = s.proc.wait_for(std::chrono::seconds{30});
@@ -325,8 +321,7 @@ fs::path RemoteHostFiles::fetch(const fs::path& file) {
     Session s = start(command("cat", {file}), options_.staging_dir, local);
     const auto status = s.proc.wait_for(options_.timeout);
     if (!status) {
-      s.in.reset();
-      if (!s.proc.wait_for(std::chrono::seconds{5})) s.proc.terminate(std::chrono::seconds{2});
+      (void)s.stop(std::chrono::seconds{5});
       throw Error{ErrorCode::kTimeout, "fetching " + file.string() + " from " + options_.ssh.back() + " took too long"};
     }
     check(*status, s, "cat", options_.ssh.back());

@@ -85,7 +85,7 @@ int serve(const web::VigodConfig& vc, ShutdownSignal& shutdown) {
         scheduler::RemoteHostOptions ro;
         ro.ssh = {"ssh"};
         if (!host.ssh_config.empty()) ro.ssh.insert(ro.ssh.end(), {"-F", host.ssh_config.string()});
-        ro.ssh.insert(ro.ssh.end(), {"-o", "BatchMode=yes", "--", host.ssh});
+        ro.ssh.insert(ro.ssh.end(), {"--", host.ssh});  // RemoteHostFiles adds batch mode and timeouts
         ro.agent = host.agent;
         ro.staging_dir = vc.staging_dir / host.name;
         files = remote_files.emplace_back(std::make_unique<scheduler::RemoteHostFiles>(ro)).get();

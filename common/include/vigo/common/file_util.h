@@ -36,6 +36,9 @@ void make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
 [[nodiscard]] std::string temp_name();
 [[nodiscard]] bool is_temp_name(std::string_view name);
 
+// The whole of a small text file (a log, a key); "" when it cannot be read.
+[[nodiscard]] std::string read_text_file(const std::filesystem::path& path);
+
 enum class Replace { kAllow, kNever };
 // Writes data to dir/name atomically and durably. With Replace::kNever an
 // existing dir/name is left alone and kAlreadyExists is thrown.
