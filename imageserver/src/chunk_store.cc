@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -67,7 +69,8 @@ std::size_t ChunkStore::HashOf::operator()(const ChunkHash& h) const noexcept {
   return v;
 }
 
-ChunkStore::ChunkStore(fs::path dir, ChunkStoreOptions options) : dir_(std::move(dir)), options_(options) {
+ChunkStore::ChunkStore(fs::path dir, ChunkStoreOptions options)
+    : dir_(std::move(dir)), options_(options), records_(dir_ / "verified") {
   make_dirs(dir_);
 }
 
@@ -108,6 +111,8 @@ PutResult ChunkStore::put(std::span<const std::uint8_t> raw) {
   file.insert(file.end(), body.begin(), body.end());
   make_dirs(path.parent_path());
   write_file_atomic(path.parent_path(), path.filename().string(), file);
+  // The stamp is taken after the rename, which changes the ctime.
+  if (::stat(path.c_str(), &st) == 0) note_verified(result.ref.hash, stamp_of(st));
   result.ref.stored_length = static_cast<std::uint32_t>(body.size());
   result.written = true;
   return result;
@@ -126,6 +131,8 @@ UniqueFd ChunkStore::open_chunk(const fs::path& path, const ChunkHash& hash) {
 ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
   const fs::path path = path_of(hash);
   UniqueFd fd = open_chunk(path, hash);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat chunk " + path.string());
   std::vector<std::uint8_t> file = read_all(fd.get(), kHeaderBytes + kMaxChunkSize + 4096, "chunk " + hash_hex(hash));
   if (file.size() < kHeaderBytes) throw corrupt(hash, "shorter than its header");
   wire::FieldReader r{std::span<const std::uint8_t>{file}.first(kHeaderBytes)};
@@ -141,23 +148,35 @@ ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
   Loaded out;
   out.stored.encoding = static_cast<wire::ChunkEncoding>(enc);
   out.stored.raw_length = raw_len;
-  out.raw = cached(hash);
-  if (!out.raw) {
-    std::vector<std::uint8_t> raw;
-    if (out.stored.encoding == wire::ChunkEncoding::kZstd) {
-      try {
-        raw = zstd_decompress(body, raw_len);
-      } catch (const Error& e) {
-        throw corrupt(hash, e.what());
-      }
-    } else {
+  auto decode = [&] {
+    if (out.stored.encoding == wire::ChunkEncoding::kRaw) {
       if (body.size() != raw_len) throw corrupt(hash, "raw length does not match");
-      raw.assign(body.begin(), body.end());
+      return std::vector<std::uint8_t>(body.begin(), body.end());
     }
+    try {
+      return zstd_decompress(body, raw_len);
+    } catch (const Error& e) {
+      throw corrupt(hash, e.what());
+    }
+  };
+  // The bytes read are the file fstat saw: chunk files are only ever replaced whole.
+  const FileStamp stamp = stamp_of(st);
+  if (file.size() != stamp.size || !trusted(hash, stamp)) {
+    std::vector<std::uint8_t> raw = decode();
+    count_hashed();
     if (hash_chunk(raw) != hash) throw corrupt(hash, "content does not match its hash");
+    note_verified(hash, stamp);
     auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(raw));
     remember(hash, shared);
     out.raw = std::move(shared);
+  } else if (!want_stored) {
+    // Verified and unchanged: decoded, not hashed again.
+    out.raw = cached(hash);
+    if (!out.raw) {
+      auto shared = std::make_shared<const std::vector<std::uint8_t>>(decode());
+      remember(hash, shared);
+      out.raw = std::move(shared);
+    }
   }
   if (want_stored) {
     file.erase(file.begin(), file.begin() + kHeaderBytes);
@@ -168,12 +187,16 @@ ChunkStore::Loaded ChunkStore::load(const ChunkHash& hash, bool want_stored) {
 
 std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uint64_t offset, std::uint32_t length,
                                                  std::uint32_t* raw_length) {
-  auto cut = [&](std::span<const std::uint8_t> raw) {
-    if (offset > raw.size()) {
+  // How many bytes the range holds in a chunk of raw_size bytes.
+  auto range_length = [&](std::uint64_t raw_size) -> std::size_t {
+    if (offset > raw_size) {
       throw invalid_argument("chunk offset", std::to_string(offset) + " is past the chunk's end (" +
-                                                 std::to_string(raw.size()) + " bytes)");
+                                                 std::to_string(raw_size) + " bytes)");
     }
-    const std::size_t n = std::min<std::uint64_t>(length, raw.size() - offset);
+    return std::min<std::uint64_t>(length, raw_size - offset);
+  };
+  auto cut = [&](std::span<const std::uint8_t> raw) {
+    const std::size_t n = range_length(raw.size());
     *raw_length = static_cast<std::uint32_t>(raw.size());
     return std::vector<std::uint8_t>(raw.begin() + static_cast<std::ptrdiff_t>(offset),
                                      raw.begin() + static_cast<std::ptrdiff_t>(offset + n));
@@ -185,6 +208,27 @@ std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uin
   if (::fstat(fd.get(), &st) != 0) throw_errno("stat chunk " + path.string());
   if (st.st_size < static_cast<off_t>(kHeaderBytes) || st.st_size > static_cast<off_t>(kHeaderBytes + kMaxChunkSize)) {
     return cut(*read(hash));  // not a plain raw chunk: the general path says what is wrong
+  }
+  const FileStamp stamp = stamp_of(st);
+  if (trusted(hash, stamp)) {
+    // Verified and unchanged: the header and the range are all that is read.
+    std::array<std::uint8_t, kHeaderBytes> header{};
+    pread_exact(fd.get(), header.data(), header.size(), 0, "chunk " + path.string());
+    wire::FieldReader h{header};
+    const bool magic = std::memcmp(h.fixed("magic", 4).data(), kMagic, 4) == 0;
+    const std::uint8_t enc = h.u8("encoding");
+    (void)h.u8("hash algorithm");
+    (void)h.u16("reserved");
+    const std::uint32_t raw_len = h.u32("raw length");
+    const std::uint32_t stored_len = h.u32("stored length");
+    if (magic && enc == static_cast<std::uint8_t>(wire::ChunkEncoding::kRaw) && raw_len == stored_len &&
+        static_cast<off_t>(kHeaderBytes + raw_len) == st.st_size) {
+      std::vector<std::uint8_t> out(range_length(raw_len));
+      pread_exact(fd.get(), out.data(), out.size(), kHeaderBytes + offset, "chunk " + path.string());
+      *raw_length = raw_len;
+      return out;
+    }
+    return cut(*read(hash));  // compressed: decoded whole (and cached) by the general path
   }
   thread_local std::vector<std::uint8_t> file;  // reused: its pages stay mapped
   file.resize(static_cast<std::size_t>(st.st_size));
@@ -209,7 +253,9 @@ std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uin
   const std::uint32_t stored_len = r.u32("stored length");
   const auto body = std::span<const std::uint8_t>{file}.subspan(kHeaderBytes);
   if (algo != kHashSha256 || raw_len != stored_len || body.size() != raw_len) throw corrupt(hash, "bad header");
+  count_hashed();
   if (hash_chunk(body) != hash) throw corrupt(hash, "content does not match its hash");
+  note_verified(hash, stamp);
   return cut(body);
 }
 
@@ -222,6 +268,10 @@ StoredChunk ChunkStore::read_stored(const ChunkHash& hash) { return std::move(lo
 
 std::uint64_t ChunkStore::remove(const ChunkHash& hash) {
   forget(hash);
+  {
+    std::lock_guard lock{mu_};
+    stamps_.erase(hash);
+  }
   const fs::path path = path_of(hash);
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return 0;
@@ -252,6 +302,8 @@ std::vector<ChunkHash> ChunkStore::list() const {
 std::size_t ChunkStore::remove_temp_files() {
   std::size_t removed = 0;
   for (const auto& sub : fs::directory_iterator(dir_)) {
+    // A rewrite of the records leaves its temporary file in dir_ itself.
+    if (is_temp_name(sub.path().filename().string()) && fs::remove(sub.path())) ++removed;
     if (!sub.is_directory()) continue;
     for (const auto& f : fs::directory_iterator(sub.path())) {
       if (is_temp_name(f.path().filename().string()) && fs::remove(f.path())) ++removed;
@@ -281,6 +333,66 @@ void ChunkStore::remember(const ChunkHash& hash, std::shared_ptr<const std::vect
     index_.erase(lru_.back().first);
     lru_.pop_back();
   }
+}
+
+bool ChunkStore::trusted(const ChunkHash& hash, const FileStamp& now) {
+  {
+    std::lock_guard lock{mu_};
+    if (const auto it = stamps_.find(hash); it != stamps_.end() && it->second == now) {
+      ++stats_.trusted;
+      return true;
+    }
+  }
+  // Another process of this store (another session) may have verified it
+  // since this one last looked.
+  const auto fresh = records_.read_new();
+  std::lock_guard lock{mu_};
+  for (const auto& [h, stamp] : fresh) stamps_[h] = stamp;
+  const auto it = stamps_.find(hash);
+  const bool ok = it != stamps_.end() && it->second == now;
+  if (ok) ++stats_.trusted;
+  return ok;
+}
+
+void ChunkStore::count_hashed() {
+  std::lock_guard lock{mu_};
+  ++stats_.hashed;
+}
+
+ChunkStoreStats ChunkStore::stats() const {
+  std::lock_guard lock{mu_};
+  return stats_;
+}
+
+void ChunkStore::note_verified(const ChunkHash& hash, const FileStamp& stamp) {
+  std::size_t known = 0;
+  {
+    std::lock_guard lock{mu_};
+    stamps_[hash] = stamp;
+    known = stamps_.size();
+  }
+  const std::uint64_t count = records_.append(hash, stamp);
+  if (count > 2 * known + 4096 || records_.damaged()) compact_records();
+}
+
+void ChunkStore::compact_records() {
+  const auto fresh = records_.read_new();
+  std::vector<VerifiedRecords::Record> keep;
+  {
+    std::lock_guard lock{mu_};
+    for (const auto& [h, stamp] : fresh) stamps_[h] = stamp;
+    keep.reserve(stamps_.size());
+    for (auto it = stamps_.begin(); it != stamps_.end();) {
+      struct stat st {};
+      if (::stat(path_of(it->first).c_str(), &st) != 0) {
+        it = stamps_.erase(it);  // removed (by any process): its record goes
+        continue;
+      }
+      keep.emplace_back(it->first, it->second);
+      ++it;
+    }
+  }
+  records_.rewrite(keep);
 }
 
 void ChunkStore::forget(const ChunkHash& hash) {

@@ -131,6 +131,44 @@ TEST(ChunkStore, RangeReadsAreVerifiedAndCutAtTheEnd) {
   }
 }
 
+TEST(ChunkStore, AVerifiedChunkIsTrustedByEveryProcessUntilItsFileChanges) {
+  TempDir dir;
+  const auto raw = random_data(300000, 11);
+  const auto packed = compressible_data(300000, 12);
+  ChunkHash h_raw, h_zstd;
+  {
+    ChunkStore store{dir.path()};
+    h_raw = store.put(raw).ref.hash;  // what put() wrote, it verified and recorded
+    h_zstd = store.put(packed).ref.hash;
+  }
+  std::uint32_t raw_length = 0;
+  {
+    ChunkStore store{dir.path()};  // another vigo-imaged process
+    EXPECT_EQ(store.read_range(h_raw, 5000, 100, &raw_length),
+              std::vector<std::uint8_t>(raw.begin() + 5000, raw.begin() + 5100));
+    EXPECT_EQ(store.read_stored(h_zstd).encoding, wire::ChunkEncoding::kZstd);
+    EXPECT_EQ(*store.read(h_zstd), packed);
+    EXPECT_EQ(store.stats().hashed, 0u);
+    EXPECT_EQ(store.stats().trusted, 3u);
+  }
+  std::filesystem::remove(dir.path() / "verified");  // a store from before the records, or lost ones
+  ChunkStore early{dir.path()};  // started before anyone verified again
+  {
+    ChunkStore store{dir.path()};
+    (void)store.read_range(h_raw, 0, 10, &raw_length);
+    (void)store.read_range(h_raw, 10, 10, &raw_length);  // ranges are not cached: the record answers
+    EXPECT_EQ(store.stats().hashed, 1u);
+    EXPECT_EQ(store.stats().trusted, 1u);
+  }
+  EXPECT_EQ(early.read_range(h_raw, 7, 3, &raw_length),
+            std::vector<std::uint8_t>(raw.begin() + 7, raw.begin() + 10));
+  EXPECT_EQ(early.stats().hashed, 0u);  // it read what the other process recorded
+  // A write through the filesystem changes the file's ctime: hashed again, and caught.
+  flip_last_byte(early.path_of(h_raw));
+  expect_corrupt(early, h_raw);
+  EXPECT_EQ(early.stats().hashed, 2u);
+}
+
 TEST(ChunkStore, MissingChunkIsNotFoundAndRemoveFreesBytes) {
   TempDir dir;
   ChunkStore store{dir.path()};

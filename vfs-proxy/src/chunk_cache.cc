@@ -53,57 +53,6 @@ std::size_t pread_all(int fd, std::uint64_t offset, std::span<std::uint8_t> out,
   return done;
 }
 
-ChunkStamp stamp_of(const struct stat& st) {
-  ChunkStamp s;
-  s.ino = static_cast<std::uint64_t>(st.st_ino);
-  s.size = static_cast<std::uint64_t>(st.st_size);
-  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
-  return s;
-}
-
-// One record of `verified`: "VGV1", the hash, the stamp (little-endian
-// u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns), then the first 4 bytes of
-// the SHA-256 of everything before (a torn or foreign record never parses).
-constexpr std::size_t kRecordSize = 4 + 32 + 4 * 8 + 4;
-using Record = std::array<std::uint8_t, kRecordSize>;
-
-void put_u64(std::uint8_t* at, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) at[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-std::uint64_t get_u64(const std::uint8_t* at) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(at[i]) << (8 * i);
-  return v;
-}
-
-Record encode_record(const Hash& hash, const ChunkStamp& s) {
-  Record r{};
-  std::memcpy(r.data(), "VGV1", 4);
-  std::memcpy(r.data() + 4, hash.data(), 32);
-  put_u64(r.data() + 36, s.ino);
-  put_u64(r.data() + 44, s.size);
-  put_u64(r.data() + 52, static_cast<std::uint64_t>(s.mtime_ns));
-  put_u64(r.data() + 60, static_cast<std::uint64_t>(s.ctime_ns));
-  const Hash check = sha256_of(std::span{r.data(), 68});
-  std::memcpy(r.data() + 68, check.data(), 4);
-  return r;
-}
-
-std::optional<std::pair<Hash, ChunkStamp>> decode_record(const std::uint8_t* r) {
-  if (std::memcmp(r, "VGV1", 4) != 0) return std::nullopt;
-  const Hash check = sha256_of(std::span{r, 68});
-  if (std::memcmp(r + 68, check.data(), 4) != 0) return std::nullopt;
-  Hash h;
-  std::memcpy(h.data(), r + 4, 32);
-  ChunkStamp s;
-  s.ino = get_u64(r + 36);
-  s.size = get_u64(r + 44);
-  s.mtime_ns = static_cast<std::int64_t>(get_u64(r + 52));
-  s.ctime_ns = static_cast<std::int64_t>(get_u64(r + 60));
-  return std::make_pair(h, s);
-}
-
 Hash hash_from_hex(const std::string& hex) {
   Hash h{};
   for (std::size_t i = 0; i < h.size(); ++i) h[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
@@ -114,7 +63,8 @@ Hash hash_from_hex(const std::string& hex) {
 
 std::string to_hex(const Hash& hash) { return vigo::to_hex(hash); }
 
-ChunkCache::ChunkCache(ChunkCacheOptions options) : options_(std::move(options)) {
+ChunkCache::ChunkCache(ChunkCacheOptions options)
+    : options_(std::move(options)), records_(options_.dir / "verified") {
   if (options_.dir.empty()) throw invalid_argument("cache.dir", "must be set");
   if (options_.quota_bytes < (64ULL << 20)) throw invalid_argument("cache.quota", "must be at least 64 MiB");
   if (!(options_.low_watermark > 0 && options_.low_watermark < options_.high_watermark &&
@@ -130,8 +80,6 @@ ChunkCache::~ChunkCache() {
   sync_cv_.notify_all();
   if (syncer_.joinable()) syncer_.join();
   sync_round();  // what was committed since the thread's last round
-  std::lock_guard lock{log_mu_};
-  if (log_fd_ >= 0) ::close(log_fd_);
 }
 
 void ChunkCache::sync_committed(std::stop_token stop) {
@@ -149,7 +97,7 @@ void ChunkCache::sync_committed(std::stop_token stop) {
 }
 
 void ChunkCache::sync_round() {
-  std::vector<std::pair<Hash, ChunkStamp>> batch;
+  std::vector<std::pair<Hash, FileStamp>> batch;
   {
     std::lock_guard lock{sync_mu_};
     batch.swap(unsynced_);
@@ -195,31 +143,9 @@ void ChunkCache::scan() {
     }
   }
   // The stamps of chunks verified by earlier processes (the last record of a
-  // chunk wins; reading stops at the first record that does not parse).
-  std::unordered_map<std::string, ChunkStamp> stamps;
-  {
-    const fs::path log = options_.dir / "verified";
-    const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      struct stat st{};
-      std::vector<std::uint8_t> bytes;
-      if (::fstat(fd, &st) == 0) {
-        bytes.resize(static_cast<std::size_t>(st.st_size));
-        try {
-          bytes.resize(pread_all(fd, 0, bytes, log.string()));
-        } catch (const Error& e) {
-          log::warn("cannot read the verified-chunk records", {{"error", e.what()}});
-          bytes.clear();
-        }
-      }
-      ::close(fd);
-      for (std::size_t at = 0; at + kRecordSize <= bytes.size(); at += kRecordSize) {
-        auto r = decode_record(bytes.data() + at);
-        if (!r) break;
-        stamps[to_hex(r->first)] = r->second;
-      }
-    }
-  }
+  // chunk wins).
+  std::unordered_map<std::string, FileStamp> stamps;
+  for (const auto& [hash, stamp] : records_.read_new()) stamps[to_hex(hash)] = stamp;
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.when < b.when; });
   {
     std::lock_guard lock{mu_};
@@ -236,56 +162,26 @@ void ChunkCache::scan() {
 }
 
 void ChunkCache::rewrite_records() {
-  std::vector<std::uint8_t> bytes;
+  std::vector<VerifiedRecords::Record> records;
   {
     // Chunks not yet synced get no record (sync_round writes theirs).
     std::lock_guard sync_lock{sync_mu_};
     std::lock_guard lock{mu_};
-    bytes.reserve(index_.size() * kRecordSize);
+    records.reserve(index_.size());
     for (const auto& [key, e] : index_) {
       if (!e.stamp || unsynced_keys_.contains(key)) continue;
-      const Record r = encode_record(hash_from_hex(key), *e.stamp);
-      bytes.insert(bytes.end(), r.begin(), r.end());
+      records.emplace_back(hash_from_hex(key), *e.stamp);
     }
   }
-  std::lock_guard lock{log_mu_};
-  const fs::path final_path = options_.dir / "verified";
-  const fs::path tmp = options_.dir / "tmp" / ("verified." + std::to_string(::getpid()));
-  try {
-    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) throw_errno("create " + tmp.string());
-    try {
-      write_all(out, bytes, tmp.string());
-    } catch (...) {
-      ::close(out);
-      throw;
-    }
-    ::close(out);
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("rename " + final_path.string());
-    if (log_fd_ >= 0) ::close(log_fd_);
-    log_fd_ = ::open(final_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (log_fd_ < 0) throw_errno("open " + final_path.string());
-    log_records_ = bytes.size() / kRecordSize;
-  } catch (const Error& e) {
-    // Without the records every chunk is hashed at its first open: slower, as safe.
-    log::warn("cannot write the verified-chunk records", {{"error", e.what()}});
-    ::unlink(tmp.c_str());
-  }
+  records_.rewrite(records);
 }
 
-void ChunkCache::record(const Hash& hash, const ChunkStamp& stamp) {
+void ChunkCache::record(const Hash& hash, const FileStamp& stamp) {
+  const std::uint64_t count = records_.append(hash, stamp);
   bool compact = false;
   {
-    std::lock_guard lock{log_mu_};
-    if (log_fd_ < 0) return;
-    const Record r = encode_record(hash, stamp);
-    if (::write(log_fd_, r.data(), r.size()) != static_cast<ssize_t>(r.size())) {
-      log::warn("cannot append a verified-chunk record", {{"error", std::strerror(errno)}});
-      return;
-    }
-    ++log_records_;
-    std::lock_guard index_lock{mu_};
-    compact = log_records_ > 2 * index_.size() + 4096;
+    std::lock_guard lock{mu_};
+    compact = count > 2 * index_.size() + 4096;
   }
   if (compact) rewrite_records();
 }
@@ -329,7 +225,7 @@ bool ChunkCache::contains(const Hash& hash) const {
 
 std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, bool count) {
   const std::string key = to_hex(hash);
-  std::optional<ChunkStamp> known;
+  std::optional<FileStamp> known;
   std::shared_ptr<const File> file;
   {
     std::lock_guard lock{mu_};
@@ -350,7 +246,7 @@ std::optional<ChunkCache::Handle> ChunkCache::open_counted(const Hash& hash, boo
   }
   struct stat st{};
   bool ok = file && ::fstat(file->fd, &st) == 0;
-  const ChunkStamp now = stamp_of(st);
+  const FileStamp now = stamp_of(st);
   const bool trusted = ok && known && *known == now;
   bool hashed = false;
   if (ok && !trusted) {
@@ -437,7 +333,7 @@ ChunkCache::Handle ChunkCache::commit(const Hash& hash, std::span<const std::uin
   // are the bytes checked above, as they are on disk from now on.
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw_errno("stat " + final_path.string());
-  const ChunkStamp stamp = stamp_of(st);
+  const FileStamp stamp = stamp_of(st);
   {
     // Queued for the syncer before the index has it: a compaction of the
     // records from now on leaves it out until its sync round.

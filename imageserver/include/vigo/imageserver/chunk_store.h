@@ -10,10 +10,20 @@
 // Writes are atomic and durable: a temporary file in the chunk's directory,
 // fsync, rename, fsync of the directory; a leftover temporary file (a crash
 // mid-write) is never read and remove_temp_files() deletes it. put() verifies
-// what it wrote decodes back to the same bytes. Reads verify the SHA-256 of
-// the raw bytes the first time a chunk is loaded and then keep it in a
-// bounded in-memory LRU cache, so a hot chunk is neither re-read nor
-// re-hashed; a corrupt chunk is kInternal "corrupt chunk ...".
+// what it wrote decodes back to the same bytes.
+//
+// Verification: a chunk's bytes are checked against its SHA-256 once, and
+// the chunk file's identity at that moment (inode, size, mtime, ctime) is
+// recorded in <dir>/verified (common/verified_records.h), shared by every
+// vigo-imaged process on the store: each ssh session is a process of its
+// own, so a record kept in memory would be lost with the session. put()
+// records what it wrote; a read of a chunk with no record, or whose file
+// changed since (its ctime moved), reads and hashes the whole chunk and
+// records it. A read of a recorded, unchanged chunk trusts it: a range of a
+// raw chunk reads just the header and the range, a whole chunk is sent as
+// stored without being decompressed or hashed. A corrupt chunk is kInternal
+// "corrupt chunk ...". Raw chunks decoded for whole-chunk reads are kept in
+// a bounded in-memory LRU cache.
 //
 // Liveness (which chunks may be removed) is the catalog's business
 // (image_catalog.h). Thread-safe (the cache is guarded by a mutex; files are
@@ -32,6 +42,7 @@
 
 #include "vigo/common/manifest.h"
 #include "vigo/common/unique_fd.h"
+#include "vigo/common/verified_records.h"
 #include "vigo/common/wire_messages.h"
 
 namespace vigo::imageserver {
@@ -53,6 +64,12 @@ struct StoredChunk {
   std::vector<std::uint8_t> bytes;  // as stored (zstd frame or raw bytes)
 };
 
+// How reads were verified, since this ChunkStore was made.
+struct ChunkStoreStats {
+  std::uint64_t hashed = 0;   // loads that hashed the whole chunk (no record, or its file changed)
+  std::uint64_t trusted = 0;  // loads that trusted a recorded, unchanged chunk file instead
+};
+
 struct PutResult {
   ChunkRef ref;
   bool written = false;  // false: the chunk was already there (dedup)
@@ -72,14 +89,15 @@ class ChunkStore {
   [[nodiscard]] std::shared_ptr<const std::vector<std::uint8_t>> read(const ChunkHash& hash);
   // Bytes [offset, offset + length) of the raw chunk, cut at its end
   // (kInvalidArgument for an offset past it); *raw_length is the chunk's
-  // size. Verified as read() does, but a raw-stored chunk that is not in
-  // the cache is read and hashed in a buffer the calling thread keeps and
-  // is not added to the cache: a range is what a proxy asks for before it
-  // has the chunk, and a new 1 MiB cache entry costs more in page faults
-  // than the read and the hash together.
+  // size. A verified raw-stored chunk reads only its header and the range;
+  // one that is not yet verified is read and hashed in a buffer the calling
+  // thread keeps and is not added to the cache: a range is what a proxy
+  // asks for before it has the chunk, and a new 1 MiB cache entry costs
+  // more in page faults than the read and the hash together.
   [[nodiscard]] std::vector<std::uint8_t> read_range(const ChunkHash& hash, std::uint64_t offset,
                                                      std::uint32_t length, std::uint32_t* raw_length);
-  // The stored form, for sending as is; verified as read() does.
+  // The stored form, for sending as is; verified as read() does (a
+  // verified, unchanged chunk file is sent without decoding it).
   [[nodiscard]] StoredChunk read_stored(const ChunkHash& hash);
   // Unlinks the chunk; returns the bytes freed (0 if it was absent).
   std::uint64_t remove(const ChunkHash& hash);
@@ -89,6 +107,7 @@ class ChunkStore {
   std::size_t remove_temp_files();
   [[nodiscard]] std::filesystem::path path_of(const ChunkHash& hash) const;
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  [[nodiscard]] ChunkStoreStats stats() const;
 
  private:
   struct Loaded {
@@ -96,6 +115,11 @@ class ChunkStore {
     std::shared_ptr<const std::vector<std::uint8_t>> raw;
   };
   Loaded load(const ChunkHash& hash, bool want_stored);
+  // Whether the chunk's file, as it is now, is the one whose bytes were verified.
+  bool trusted(const ChunkHash& hash, const FileStamp& now);
+  void note_verified(const ChunkHash& hash, const FileStamp& stamp);
+  void compact_records();
+  void count_hashed();
   static UniqueFd open_chunk(const std::filesystem::path& path, const ChunkHash& hash);
   std::shared_ptr<const std::vector<std::uint8_t>> cached(const ChunkHash& hash);
   void remember(const ChunkHash& hash, std::shared_ptr<const std::vector<std::uint8_t>> raw);
@@ -108,10 +132,13 @@ class ChunkStore {
     std::size_t operator()(const ChunkHash& h) const noexcept;
   };
   using LruList = std::list<std::pair<ChunkHash, std::shared_ptr<const std::vector<std::uint8_t>>>>;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   LruList lru_;                                                     // GUARDED_BY(mu_); front = newest
   std::unordered_map<ChunkHash, LruList::iterator, HashOf> index_;  // GUARDED_BY(mu_)
   std::size_t cached_bytes_ = 0;                                    // GUARDED_BY(mu_)
+  std::unordered_map<ChunkHash, FileStamp, HashOf> stamps_;         // GUARDED_BY(mu_): verified files
+  VerifiedRecords records_;                                         // <dir>/verified
+  ChunkStoreStats stats_;                                           // GUARDED_BY(mu_)
 };
 
 }  // namespace vigo::imageserver

@@ -19,7 +19,7 @@
 //     chunk is never served. The destructor runs a last round.
 //   - open() returns a pinned handle (an open descriptor); a pinned chunk is
 //     never evicted. Nothing unverified is ever served: every open compares
-//     the file's identity (inode, size, mtime, ctime: its ChunkStamp, from
+//     the file's identity (inode, size, mtime, ctime: its FileStamp, from
 //     fstat) with the stamp recorded when its bytes were last checked
 //     against the hash. Equal: the bytes are trusted without reading them.
 //     Different or unknown (a chunk of an old cache, a file written to
@@ -29,11 +29,12 @@
 //     nobody can set back, so such damage is caught at the next open, also
 //     across restarts; damage that bypasses the filesystem (the disk or
 //     its block device changed underneath) is not (docs/vfs-proxy.md).
-//   - The stamps are durable: the syncer (for commits) and every successful re-hash append
-//     a 72-byte record (hash, stamp, checksum) to `verified` (no fsync: a
-//     lost or torn record only costs a re-hash). The constructor reads the
-//     records, keeps those of chunks on disk, and rewrites the file
-//     compacted; it is compacted again when it grows past twice the index.
+//   - The stamps are durable: the syncer (for commits) and every successful
+//     re-hash append a record to `verified` (common/verified_records.h: no
+//     fsync; a lost or torn record only costs a re-hash). The constructor
+//     reads the records, keeps those of chunks on disk, and rewrites the
+//     file compacted; it is compacted again when it grows past twice the
+//     index.
 //   - Up to fd_cache recently opened chunk files stay open, so a hit costs
 //     an fstat and a pread, not an open and a close.
 //   - A size quota with LRU eviction: when the cached bytes pass the high
@@ -58,6 +59,8 @@
 #include <utility>
 #include <vector>
 
+#include "vigo/common/verified_records.h"
+
 namespace vigo::vfs {
 
 using Hash = std::array<std::uint8_t, 32>;
@@ -68,15 +71,6 @@ struct ChunkCacheOptions {
   double high_watermark = 0.95;  // fraction of the quota that starts eviction
   double low_watermark = 0.80;   // fraction eviction goes down to
   std::size_t fd_cache = 64;     // chunk files kept open (0: none)
-};
-
-// What identifies a chunk file's current contents without reading them.
-struct ChunkStamp {
-  std::uint64_t ino = 0;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  bool operator==(const ChunkStamp&) const = default;
 };
 
 struct ChunkCacheStats {
@@ -138,7 +132,7 @@ class ChunkCache {
     std::uint64_t size = 0;
     int pins = 0;
     bool seen = false;                 // opened or committed in this process
-    std::optional<ChunkStamp> stamp;   // the file as it was when its bytes were last verified
+    std::optional<FileStamp> stamp;   // the file as it was when its bytes were last verified
     std::list<std::string>::iterator lru;  // position in lru_ (front = most recent)
   };
   std::optional<Handle> open_counted(const Hash& hash, bool count);
@@ -149,10 +143,10 @@ class ChunkCache {
   void evict_if_needed();                          // takes mu_
   void scan();
   // The verified-chunk records (the file `verified`).
-  void record(const Hash& hash, const ChunkStamp& stamp);  // appends one; takes log_mu_ (and mu_ to compact)
+  void record(const Hash& hash, const FileStamp& stamp);  // appends one (and takes mu_ to see if it should compact)
   void sync_committed(std::stop_token stop);                // the syncer thread
   void sync_round();                                        // syncfs, then the pending records
-  void rewrite_records();                                   // compacts from the index; takes mu_ then log_mu_
+  void rewrite_records();                                   // compacts from the index; takes sync_mu_ then mu_
 
   ChunkCacheOptions options_;
   mutable std::mutex mu_;
@@ -163,13 +157,11 @@ class ChunkCache {
   // Recently opened chunk files, most recent first (at most fd_cache).
   std::list<std::pair<std::string, std::shared_ptr<const File>>> files_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, decltype(files_)::iterator> file_index_;  // GUARDED_BY(mu_)
-  std::mutex log_mu_;
-  int log_fd_ = -1;               // GUARDED_BY(log_mu_): `verified`, O_APPEND
-  std::uint64_t log_records_ = 0;  // GUARDED_BY(log_mu_)
+  VerifiedRecords records_;  // `verified`
   // Commits whose records wait for the next sync round.
   mutable std::mutex sync_mu_;
   std::condition_variable_any sync_cv_;
-  std::vector<std::pair<Hash, ChunkStamp>> unsynced_;  // GUARDED_BY(sync_mu_)
+  std::vector<std::pair<Hash, FileStamp>> unsynced_;  // GUARDED_BY(sync_mu_)
   // Hex keys committed and not yet recorded (with how many commits): a
   // compaction of the records leaves them out. Lock order: sync_mu_, mu_.
   std::unordered_map<std::string, int> unsynced_keys_;  // GUARDED_BY(sync_mu_)
