@@ -71,10 +71,20 @@ class Connection {
     job_cv_.notify_all();
   }
 
+  // Queues a reply for the writer thread; with nothing queued and nobody
+  // writing, writes it at once on the calling thread instead (a small
+  // reply then costs no hand-over to the writer and back).
   void send(Outgoing o) {
-    std::lock_guard lock{mu_};
-    outgoing_.push_back(std::move(o));
-    out_cv_.notify_one();
+    {
+      std::lock_guard lock{mu_};
+      if (writing_ || !outgoing_.empty()) {
+        outgoing_.push_back(std::move(o));
+        out_cv_.notify_one();
+        return;
+      }
+      writing_ = true;
+    }
+    write_one(o);
   }
   void close_output() {
     std::lock_guard lock{mu_};
@@ -82,30 +92,27 @@ class Connection {
     out_cv_.notify_all();
   }
 
-  // Writer thread body.
-  void write_loop(ConnectionStats& stats) {
+  // Writer thread body: writes what send() queued, one frame at a time
+  // (never while send() writes one itself).
+  void write_loop() {
     while (true) {
       Outgoing o;
       {
         std::unique_lock lock{mu_};
-        out_cv_.wait(lock, [&] { return !outgoing_.empty() || no_more_output_; });
+        out_cv_.wait(lock, [&] { return (!outgoing_.empty() && !writing_) || (outgoing_.empty() && no_more_output_); });
         if (outgoing_.empty()) return;
         o = std::move(outgoing_.front());
         outgoing_.pop_front();
+        writing_ = true;
       }
-      if (o.reply.type == static_cast<std::uint8_t>(MessageType::kError)) ++stats.errors;
-      if (!broken()) {
-        try {
-          wire::write_frame(out_fd_, o.reply.type, o.id, o.reply.payload);
-        } catch (const Error& e) {
-          log::debug("imaged: cannot write a reply", {{"error", e.what()}});
-          std::lock_guard lock{mu_};
-          broken_ = true;
-          slot_cv_.notify_all();
-        }
-      }
-      release_slot();
+      write_one(o);
     }
+  }
+
+  // Replies that were errors (read after the writer has finished).
+  [[nodiscard]] std::uint64_t errors() {
+    std::lock_guard lock{mu_};
+    return errors_;
   }
 
   bool broken() {
@@ -114,6 +121,27 @@ class Connection {
   }
 
  private:
+  // Writes one reply and frees its slot; the caller set writing_.
+  void write_one(const Outgoing& o) {
+    if (!broken()) {
+      try {
+        wire::write_frame(out_fd_, o.reply.type, o.id, o.reply.payload);
+      } catch (const Error& e) {
+        log::debug("imaged: cannot write a reply", {{"error", e.what()}});
+        std::lock_guard lock{mu_};
+        broken_ = true;
+        slot_cv_.notify_all();
+      }
+    }
+    {
+      std::lock_guard lock{mu_};
+      if (o.reply.type == static_cast<std::uint8_t>(MessageType::kError)) ++errors_;
+      writing_ = false;
+      if (!outgoing_.empty() || no_more_output_) out_cv_.notify_one();
+    }
+    release_slot();
+  }
+
   int out_fd_;
   std::size_t max_in_flight_;
   std::mutex mu_;
@@ -123,6 +151,8 @@ class Connection {
   std::deque<Job> jobs_;           // GUARDED_BY(mu_)
   bool no_more_jobs_ = false;      // GUARDED_BY(mu_)
   std::deque<Outgoing> outgoing_;  // GUARDED_BY(mu_)
+  bool writing_ = false;           // GUARDED_BY(mu_): a frame is being written (by send() or the writer)
+  std::uint64_t errors_ = 0;       // GUARDED_BY(mu_)
   bool no_more_output_ = false;    // GUARDED_BY(mu_)
 };
 
@@ -192,7 +222,7 @@ ConnectionStats Server::serve(int in_fd, int out_fd, const std::optional<std::st
   }
   Session session{catalog_, std::move(data)};
   Connection conn{out_fd, options_.max_in_flight};
-  std::thread writer{[&] { conn.write_loop(stats); }};
+  std::thread writer{[&] { conn.write_loop(); }};
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < options_.workers; ++i) {
     workers.emplace_back([&] {
@@ -238,6 +268,7 @@ ConnectionStats Server::serve(int in_fd, int out_fd, const std::optional<std::st
   for (auto& w : workers) w.join();
   conn.close_output();
   writer.join();
+  stats.errors += conn.errors();
   return stats;
 }
 

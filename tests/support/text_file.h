@@ -1,20 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// read_text_file: the whole of a (small) file as a string, empty if it cannot
-// be read. For test fixtures reading logs, /proc entries and status files.
+// read_text_file for test fixtures reading logs, /proc entries and status
+// files: the one in common/file_util.h (the whole of a small file as a
+// string, empty if it cannot be read), under the name the tests use.
 #pragma once
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
+#include "vigo/common/file_util.h"
 
 namespace vigo::testing {
 
-inline std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in{path};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using vigo::read_text_file;
 
 }  // namespace vigo::testing

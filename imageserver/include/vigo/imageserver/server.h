@@ -4,9 +4,10 @@
 //
 // The first frame must be HELLO; after it, requests are served with up to
 // max_in_flight of them at once: the calling thread reads and checks frames,
-// a pool of `workers` threads runs them through a Session, and one writer
-// thread sends the replies, in whatever order they finish (the request id
-// matches them up). A request waits for a free slot before its payload is
+// a pool of `workers` threads runs them through a Session, and the replies
+// go out in whatever order they finish (the request id matches them up),
+// one frame at a time: a worker that finds nobody writing writes its reply
+// itself, otherwise the reply queues for a writer thread. A request waits for a free slot before its payload is
 // read, so memory stays bounded by max_in_flight frames of at most
 // wire::kMaxPayload each.
 //
