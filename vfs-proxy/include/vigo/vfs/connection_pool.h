@@ -23,8 +23,10 @@
 //   - idle requests only when no urgent request is queued or in flight and
 //     none finished within `idle_quiet`; at most `idle_queue` wait (the
 //     oldest is dropped with kResourceExhausted).
-// promote() moves a queued background or idle request up (a read now waits
-// for it). When a connection breaks (the command exits, the stream ends),
+// A queued request wakes one waiting lane of each connection that may take
+// it (its home, or every connection while the home is down or busy), never
+// every lane of the pool. promote() moves a queued background or idle
+// request up (a read now waits for it). When a connection breaks (the command exits, the stream ends),
 // its requests go back to the front of their queue and run on another or a
 // new connection; the broken one is restarted with exponential backoff
 // (initial .. max). Every request has a deadline (submit time +
@@ -153,6 +155,11 @@ class ConnectionPool {
   [[nodiscard]] bool busy(const Connection& c) const;  // REQUIRES(mu_)
   void push(Request&& r, bool front);                  // REQUIRES(mu_): into its queue
   void done_running(Connection* c, const Request& r);   // REQUIRES(mu_): counters after it ran
+  // Which connections' lanes may take r now that it is queued (REQUIRES(mu_)),
+  // and waking one waiting lane of each of them (after the lock is let go).
+  [[nodiscard]] std::vector<Connection*> takers_of(const Request& r) const;
+  void wake(const std::vector<Connection*>& connections);
+  [[nodiscard]] std::vector<Connection*> all_connections() const;
   void watch_processes();  // restarts connections whose command exited
   void finish(Connection& c, Request&& r, Outcome outcome);
   void requeue_or_fail(Connection& c, Request&& r, const Error& why);
@@ -160,7 +167,7 @@ class ConnectionPool {
 
   PoolOptions options_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // the reaper's (and the destructor's); lanes wait on their connection's work_cv
   std::deque<Request> urgent_;                   // GUARDED_BY(mu_)
   std::vector<std::deque<Request>> background_;  // GUARDED_BY(mu_), per home connection
   std::vector<std::deque<Request>> idle_;        // GUARDED_BY(mu_), per home connection
