@@ -104,6 +104,24 @@ TEST(Collapser, OneRoundPerKeyAndEveryWaiterHearsTheResult) {
   EXPECT_EQ(heard.back(), "cy");
 }
 
+TEST(Collapser, ARoundThatSomebodyJoinedIsNotEndedQuietly) {
+  // A dropped lazy fill ends its round only if nobody joined it meanwhile.
+  Collapser<int, int> c;
+  EXPECT_TRUE(c.join(1, nullptr));  // the fill: nobody waits
+  EXPECT_TRUE(c.complete_if_unwaited(1));
+  EXPECT_FALSE(c.in_flight(1));
+  EXPECT_TRUE(c.complete_if_unwaited(1));  // already ended
+
+  int heard = 0;
+  EXPECT_TRUE(c.join(2, nullptr));
+  EXPECT_FALSE(c.join(2, [&](const int& v) { heard = v; }));  // a read joins it
+  EXPECT_FALSE(c.complete_if_unwaited(2));                    // the round goes on
+  EXPECT_TRUE(c.in_flight(2));
+  EXPECT_EQ(heard, 0);
+  EXPECT_EQ(c.complete(2, 7), 1u);  // the fetch made again for the read
+  EXPECT_EQ(heard, 7);
+}
+
 TEST(Collapser, ConcurrentJoinsStartTheWorkOnce) {
   Collapser<int, int> c;
   std::atomic<int> starters{0}, heard{0};

@@ -69,6 +69,10 @@ void Fetcher::join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool
     whole_.complete(ref.hash, result);
     return;
   }
+  request_whole(ref, priority);
+}
+
+void Fetcher::request_whole(const ChunkRef& ref, ConnectionPool::Priority priority) {
   wire::GetChunk req;
   req.hash = ref.hash;
   req.mode = wire::ChunkMode::kStored;
@@ -84,15 +88,25 @@ void Fetcher::join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool
 }
 
 void Fetcher::on_chunk(const ChunkRef& ref, Clock::time_point started, Outcome outcome) {
+  auto priority = ConnectionPool::Priority::kIdle;
   {
     std::lock_guard lock{tickets_mu_};
-    tickets_.erase(ref.hash);
+    if (auto it = tickets_.find(ref.hash); it != tickets_.end()) {
+      priority = it->second.priority;  // as raised by whoever joined
+      tickets_.erase(it);
+    }
   }
   if (!outcome.ok() && outcome.error->code() == ErrorCode::kResourceExhausted) {
     // A lazy fill the pool dropped (too many queued): not a failure; the
-    // chunk is fetched again when it is read.
-    log::debug("lazy fill dropped", {{"chunk", to_hex(ref.hash)}});
-    whole_.complete(ref.hash, ChunkResult{nullptr, outcome.error});
+    // chunk is fetched again when it is read. But a read (or a working-set
+    // replay) may have joined it while the pool was dropping it, too late
+    // to raise it: fetch it again for them rather than fail their read.
+    if (whole_.complete_if_unwaited(ref.hash)) {
+      log::debug("lazy fill dropped", {{"chunk", to_hex(ref.hash)}});
+      return;
+    }
+    if (priority == ConnectionPool::Priority::kIdle) priority = ConnectionPool::Priority::kBackground;
+    request_whole(ref, priority);
     return;
   }
   ChunkResult result;

@@ -39,6 +39,17 @@ class Collapser {
     return waiting_.size();
   }
 
+  // Ends the round for key only if nobody waits for it (true then; an
+  // absent key counts as ended). With waiters, the round goes on: false.
+  [[nodiscard]] bool complete_if_unwaited(const Key& key) {
+    std::lock_guard lock{mu_};
+    auto it = waiting_.find(key);
+    if (it == waiting_.end()) return true;
+    if (!it->second.empty()) return false;
+    waiting_.erase(it);
+    return true;
+  }
+
   // Ends the round for key; returns how many waiters were called.
   std::size_t complete(const Key& key, const Value& value) {
     std::vector<Waiter> waiters;

@@ -107,6 +107,8 @@ class Fetcher {
 
   // Joins the whole fetch of the chunk (starting it if needed) at priority.
   void join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority);
+  // Asks the pool for the whole chunk (the round of whole_ for it is open).
+  void request_whole(const ChunkRef& ref, ConnectionPool::Priority priority);
   static std::uint64_t affinity_of(const ChunkHash& hash);
 
   struct Ticket {
