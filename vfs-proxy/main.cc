@@ -40,6 +40,7 @@ struct Options {
   std::int64_t profile_window_ms = 120000;
   std::uint32_t prefetch_depth = 8;
   std::int64_t fill_quiet_ms = 100;
+  std::int64_t fill_queue = 4096;
   bool foreground = false;
   bool allow_other = false;
   std::string server_stderr;
@@ -81,6 +82,7 @@ int run(const Options& o) {
   po.lanes = o.lanes;
   po.request_timeout = std::chrono::milliseconds{o.read_timeout_ms};
   po.idle_quiet = std::chrono::milliseconds{o.fill_quiet_ms};
+  po.idle_queue = static_cast<std::size_t>(o.fill_queue);
   po.command_stderr = o.server_stderr.empty() ? default_server_stderr() : fs::path{o.server_stderr};
   auto pool = std::make_unique<vfs::ConnectionPool>(po);
   auto fetcher = std::make_unique<vfs::Fetcher>(cache, *pool);
@@ -132,6 +134,9 @@ int main(int argc, char** argv) {
   app.add_option("--fill-quiet-ms", o.fill_quiet_ms,
                  "Chunks that random reads took only a range of are filled once no read has waited this long")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{3600000}));
+  app.add_option("--fill-queue", o.fill_queue,
+                 "Lazy fills queued at most; the oldest is dropped beyond (its chunk is fetched when read)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
   app.add_flag("--foreground,-f", o.foreground, "Stay in the foreground");
   app.add_flag("--allow-other", o.allow_other, "Let other users (e.g. qemu) read the mount");
   app.add_option("--server-stderr", o.server_stderr, "File for the server command's stderr (default: ours)");

@@ -122,6 +122,7 @@ void VfsFixture::start_fs(const FsStartOptions& o) {
              "--readahead-chunks",  std::to_string(o.readahead_chunks),
              "--profile-idle-ms",   std::to_string(o.profile_idle_ms),
              "--fill-quiet-ms",     std::to_string(o.fill_quiet_ms),
+             "--fill-queue",        std::to_string(o.fill_queue),
              "--cache-quota-mb",    std::to_string(o.cache_quota_mb)};
   if (!o.working_sets) so.argv.push_back("--no-working-sets");
   so.stderr_path = dir_.path() / "vigo-fs.log";

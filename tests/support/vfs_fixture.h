@@ -32,6 +32,7 @@ struct FsStartOptions {
   bool working_sets = true;    // record and replay working-set profiles
   int profile_idle_ms = 5000;  // a recording ends after this long without a new chunk
   int fill_quiet_ms = 100;     // lazy fills wait this long after the last urgent request
+  int fill_queue = 4096;       // lazy fills queued at most (the oldest is dropped)
   // The --server command, word by word; empty: ssh to the fixture's sshd
   // running `vigo-imaged --stdio --root <store()> --user alice`.
   std::vector<std::string> server_argv{};

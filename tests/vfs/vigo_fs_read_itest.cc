@@ -203,6 +203,30 @@ TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLate
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
 }
 
+TEST_F(VigoFsReadTest, DroppedLazyFillsLoseNoRead) {
+  FsStartOptions o;
+  o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
+  o.fill_queue = 1;           // a second queued fill drops the first
+  vfs_.start_fs(o);
+  // Past the first 2 MiB: a read nearer the start counts as sequential.
+  for (std::uint64_t chunk = 2; chunk <= 4; ++chunk) {
+    const std::uint64_t off = chunk * kChunk + kChunk / 2;
+    ASSERT_EQ(read_range(vfs_.image("random@1"), off, 4096),
+              std::vector<std::uint8_t>(random_.begin() + off, random_.begin() + off + 4096));
+  }
+  auto s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 3) << s.dump();
+  EXPECT_EQ(s["fills_dropped"], 2) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 1) << s.dump();  // the last fill, still queued
+  // The whole file, sequentially: the dropped chunks are fetched when read,
+  // the queued fill is taken over, and no read fails.
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  s = vfs_.status();
+  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 0) << s.dump();
+}
+
 TEST_F(VigoFsReadTest, ALazyFillCachesTheChunkOnceReadsPause) {
   vfs_.start_fs();
   const std::uint64_t off = 3 * kChunk + 1000;
