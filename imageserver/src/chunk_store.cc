@@ -206,53 +206,36 @@ std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uin
   UniqueFd fd = open_chunk(path, hash);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw_errno("stat chunk " + path.string());
-  if (st.st_size < static_cast<off_t>(kHeaderBytes) || st.st_size > static_cast<off_t>(kHeaderBytes + kMaxChunkSize)) {
-    return cut(*read(hash));  // not a plain raw chunk: the general path says what is wrong
+  std::array<std::uint8_t, kHeaderBytes> head{};
+  if (st.st_size < static_cast<off_t>(kHeaderBytes) || st.st_size > static_cast<off_t>(kHeaderBytes + kMaxChunkSize) ||
+      read_full(fd.get(), head.data(), head.size(), "chunk " + path.string()) != head.size()) {
+    return cut(*read(hash));  // not a plain chunk file: the general path says what is wrong
   }
-  const FileStamp stamp = stamp_of(st);
-  if (trusted(hash, stamp)) {
-    // Verified and unchanged: the header and the range are all that is read.
-    std::array<std::uint8_t, kHeaderBytes> header{};
-    pread_exact(fd.get(), header.data(), header.size(), 0, "chunk " + path.string());
-    wire::FieldReader h{header};
-    const bool magic = std::memcmp(h.fixed("magic", 4).data(), kMagic, 4) == 0;
-    const std::uint8_t enc = h.u8("encoding");
-    (void)h.u8("hash algorithm");
-    (void)h.u16("reserved");
-    const std::uint32_t raw_len = h.u32("raw length");
-    const std::uint32_t stored_len = h.u32("stored length");
-    if (magic && enc == static_cast<std::uint8_t>(wire::ChunkEncoding::kRaw) && raw_len == stored_len &&
-        static_cast<off_t>(kHeaderBytes + raw_len) == st.st_size) {
-      std::vector<std::uint8_t> out(range_length(raw_len));
-      pread_exact(fd.get(), out.data(), out.size(), kHeaderBytes + offset, "chunk " + path.string());
-      *raw_length = raw_len;
-      return out;
-    }
-    return cut(*read(hash));  // compressed: decoded whole (and cached) by the general path
-  }
-  thread_local std::vector<std::uint8_t> file;  // reused: its pages stay mapped
-  file.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < file.size()) {
-    const ssize_t r = ::pread(fd.get(), file.data() + done, file.size() - done, static_cast<off_t>(done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read chunk " + path.string());
-    }
-    if (r == 0) break;
-    done += static_cast<std::size_t>(r);
-  }
-  wire::FieldReader r{std::span<const std::uint8_t>{file}.first(std::min(done, kHeaderBytes))};
-  if (done != file.size() || std::memcmp(r.fixed("magic", 4).data(), kMagic, 4) != 0 ||
+  wire::FieldReader r{head};
+  if (std::memcmp(r.fixed("magic", 4).data(), kMagic, 4) != 0 ||
       r.u8("encoding") != static_cast<std::uint8_t>(wire::ChunkEncoding::kRaw)) {
-    return cut(*read(hash));  // compressed (or damaged): decompress and cache as before
+    return cut(*read(hash));  // compressed (or damaged): decoded whole, and cached, by the general path
   }
   const std::uint8_t algo = r.u8("hash algorithm");
   (void)r.u16("reserved");
   const std::uint32_t raw_len = r.u32("raw length");
   const std::uint32_t stored_len = r.u32("stored length");
-  const auto body = std::span<const std::uint8_t>{file}.subspan(kHeaderBytes);
-  if (algo != kHashSha256 || raw_len != stored_len || body.size() != raw_len) throw corrupt(hash, "bad header");
+  if (algo != kHashSha256 || raw_len != stored_len || static_cast<off_t>(kHeaderBytes + raw_len) != st.st_size) {
+    throw corrupt(hash, "bad header");
+  }
+  const FileStamp stamp = stamp_of(st);
+  if (trusted(hash, stamp)) {
+    // Verified and unchanged: the range is all that is read.
+    std::vector<std::uint8_t> out(range_length(raw_len));
+    pread_exact(fd.get(), out.data(), out.size(), kHeaderBytes + offset, "chunk " + path.string());
+    *raw_length = raw_len;
+    return out;
+  }
+  thread_local std::vector<std::uint8_t> body;  // reused: its pages stay mapped
+  body.resize(raw_len);
+  if (read_full(fd.get(), body.data(), body.size(), "chunk " + path.string()) != body.size()) {
+    throw corrupt(hash, "shorter than its header says");
+  }
   count_hashed();
   if (hash_chunk(body) != hash) throw corrupt(hash, "content does not match its hash");
   note_verified(hash, stamp);
@@ -377,19 +360,23 @@ void ChunkStore::note_verified(const ChunkHash& hash, const FileStamp& stamp) {
 
 void ChunkStore::compact_records() {
   const auto fresh = records_.read_new();
-  std::vector<VerifiedRecords::Record> keep;
+  std::vector<VerifiedRecords::Record> known;
   {
     std::lock_guard lock{mu_};
     for (const auto& [h, stamp] : fresh) stamps_[h] = stamp;
-    keep.reserve(stamps_.size());
-    for (auto it = stamps_.begin(); it != stamps_.end();) {
-      struct stat st {};
-      if (::stat(path_of(it->first).c_str(), &st) != 0) {
-        it = stamps_.erase(it);  // removed (by any process): its record goes
-        continue;
-      }
-      keep.emplace_back(it->first, it->second);
-      ++it;
+    known.assign(stamps_.begin(), stamps_.end());
+  }
+  // Chunks removed since (by any process) lose their records; the files
+  // are looked at without holding mu_, which every read takes.
+  std::vector<VerifiedRecords::Record> keep;
+  keep.reserve(known.size());
+  for (auto& record : known) {
+    struct stat st {};
+    if (::stat(path_of(record.first).c_str(), &st) == 0) {
+      keep.push_back(record);
+    } else {
+      std::lock_guard lock{mu_};
+      stamps_.erase(record.first);
     }
   }
   records_.rewrite(keep);

@@ -281,7 +281,7 @@ std::unique_ptr<ResumeStream> RemoteHostFiles::stream_clone(const fs::path& pare
   std::string out;
   // Ended, timed out or ready: only the line tells.
   (void)read_out(s, out, Clock::now() + std::chrono::seconds{120}, {},
-                              [](const std::string& o) { return o.find("READY\n") != std::string::npos; });
+                 [](const std::string& o) { return o.find("READY\n") != std::string::npos; });
   if (out.find("READY\n") == std::string::npos) {
     s.in.reset();
     const auto status = s.proc.wait_for(std::chrono::seconds{10});

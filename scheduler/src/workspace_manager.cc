@@ -58,7 +58,6 @@ WorkspaceManager::WorkspaceManager(gis::Database& db, ImagePublisher* publisher,
       log::warn("state directory of a remote host not made (its first VM makes it)",
                 {{"host", h->ctx.name}, {"error", e.what()}});
     }
-    host_names_.push_back(h->ctx.name);
     hosts_.push_back(std::move(h));
   }
   db_.write([&](pqxx::transaction_base& txn) {
@@ -258,12 +257,14 @@ WorkspaceManager::Placed WorkspaceManager::place(pqxx::transaction_base& txn, st
   const VmProfile& p = options_.profiles.at(profile_name);
   nlohmann::json labels = nlohmann::json::object();
   for (const auto& [k, v] : placement.labels) labels[k] = v;
+  std::vector<std::string> mine;  // placement claims only the hosts this manager drives
+  for (const auto& h : hosts_) mine.push_back(h->ctx.name);
   const auto row = txn.exec_params1(
       "SELECT vm_id, host FROM gis.place_vm($1, $2, $3, $4, 0, $5, $6::jsonb, $7, $8, $9, $10, 'x86_64', "
       "(SELECT id FROM gis.profiles WHERE name = $11), $12::text[])",
       workspace, vm_name, static_cast<int>(p.vcpus), static_cast<std::int64_t>(p.memory_mib),
       placement.policy == gis::Policy::kPack ? "pack" : "spread", labels.dump(), placement.network,
-      placement.same_network, placement.distinct_hosts, placement.future_id, profile_name, gis::pg_array(host_names_));
+      placement.same_network, placement.distinct_hosts, placement.future_id, profile_name, gis::pg_array(mine));
   Placed pl{row[0].as<std::int64_t>(), row[1].as<std::string>(), random_uuid()};
   host(pl.host);  // throws (and so rolls back) for a host this manager does not drive
   txn.exec_params("UPDATE gis.vms SET uuid = $2::uuid, image_id = $3, checkpoint_id = $4 WHERE id = $1", pl.vm,

@@ -123,8 +123,13 @@ void ChunkCache::sync_round() {
 void ChunkCache::scan() {
   fs::create_directories(options_.dir / "chunks");
   fs::create_directories(options_.dir / "tmp");
-  // Half-written chunks of a previous life are never visible: drop them.
+  // Half-written chunks of a previous life are never visible: drop them,
+  // and a rewrite of the records that did not finish (its temporary file
+  // is beside `verified`).
   for (const auto& e : fs::directory_iterator(options_.dir / "tmp")) fs::remove_all(e.path());
+  for (const auto& e : fs::directory_iterator(options_.dir)) {
+    if (e.is_regular_file() && is_temp_name(e.path().filename().string())) fs::remove(e.path());
+  }
   struct Found {
     std::string key;
     std::uint64_t size;

@@ -223,7 +223,6 @@ class WorkspaceManager {
   int take_due_checkpoints();
 
   struct Host;  // a host's context and queue (workspace_manager_internal.h)
-  std::vector<std::string> host_names_;  // of hosts_: placement claims only these
   struct Vm;    // a VM this manager is handling
 
   // What a VM is made from.
