@@ -29,40 +29,73 @@ HelloReply WireClient::hello(std::string peer) {
   return decode_hello_reply(call(MessageType::kHello, encode(h)));
 }
 
-std::future<std::vector<std::uint8_t>> WireClient::start(MessageType type, std::span<const std::uint8_t> payload) {
+void WireClient::send(MessageType type, std::span<const std::uint8_t> payload, ReplyHandler done) {
   std::uint64_t id;
-  std::future<std::vector<std::uint8_t>> fut;
   {
     std::lock_guard lock{mu_};
     if (broken_) throw Error{ErrorCode::kUnavailable, "connection closed: " + broken_reason_};
     id = next_id_++;
-    Pending& p = pending_[id];
-    p.expected_type = reply_type(type);
-    fut = p.promise.get_future();
+    pending_[id] = Pending{reply_type(type), std::move(done)};
   }
   try {
     std::lock_guard lock{write_mu_};
     write_frame(out_fd_, static_cast<std::uint8_t>(type), id, payload);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     std::lock_guard lock{mu_};
-    auto it = pending_.find(id);
-    if (it != pending_.end()) {
-      it->second.promise.set_exception(std::make_exception_ptr(e));
-      pending_.erase(it);
-    }
+    // Still waiting: it was never sent, so its handler never runs. Gone: the
+    // stream broke meanwhile and fail_all() has run (or runs) the handler.
+    if (pending_.erase(id) == 1) throw;
+  }
+}
+
+std::future<std::vector<std::uint8_t>> WireClient::start(MessageType type, std::span<const std::uint8_t> payload) {
+  auto promise = std::make_shared<std::promise<std::vector<std::uint8_t>>>();
+  auto fut = promise->get_future();
+  try {
+    send(type, payload, [promise](Reply r) {
+      if (!r.error) {
+        promise->set_value(std::move(r.payload));
+      } else if (r.remote) {
+        promise->set_exception(std::make_exception_ptr(RemoteError{ErrorReply{*r.error, r.sys_errno}}));
+      } else {
+        promise->set_exception(std::make_exception_ptr(*r.error));
+      }
+    });
+  } catch (const Error& e) {
+    promise->set_exception(std::make_exception_ptr(e));
   }
   return fut;
 }
 
+void WireClient::abort(const std::string& why) { fail_all(Error{ErrorCode::kUnavailable, why}); }
+
 void WireClient::fail_all(const Error& error) {
-  std::lock_guard lock{mu_};
-  broken_ = true;
-  broken_reason_ = error.what();
-  for (auto& [id, p] : pending_) {
-    p.promise.set_exception(
-        std::make_exception_ptr(Error{ErrorCode::kUnavailable, std::string{"connection closed: "} + error.what()}));
+  std::map<std::uint64_t, Pending> failed;
+  {
+    std::lock_guard lock{mu_};
+    if (!broken_) {
+      broken_ = true;
+      broken_reason_ = error.what();
+    }
+    failed.swap(pending_);
   }
-  pending_.clear();
+  const Error closed{ErrorCode::kUnavailable, std::string{"connection closed: "} + error.what()};
+  for (auto& [id, p] : failed) p.done(Reply{{}, closed, false, 0});  // outside the lock: a handler may send
+}
+
+void WireClient::deliver(std::uint64_t id, std::uint8_t type, Reply reply) {
+  Pending p;
+  {
+    std::lock_guard lock{mu_};
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // not ours, or failed already: ignore
+    p = std::move(it->second);
+    pending_.erase(it);
+  }
+  if (!reply.error && type != p.expected_type) {
+    reply = Reply{{}, Error{ErrorCode::kInternal, "unexpected reply type " + std::string{type_name(type)}}, false, 0};
+  }
+  p.done(std::move(reply));  // outside the lock: a handler may send
 }
 
 void WireClient::read_loop() {
@@ -97,22 +130,20 @@ void WireClient::read_loop() {
       }
       return;
     }
-    std::lock_guard lock{mu_};
-    auto it = pending_.find(f->header.id);
-    if (it == pending_.end()) continue;  // not ours: ignore
+    Reply reply;
     if (f->header.type == static_cast<std::uint8_t>(MessageType::kError)) {
       try {
-        it->second.promise.set_exception(std::make_exception_ptr(RemoteError{decode_error_reply(f->payload)}));
+        ErrorReply e = decode_error_reply(f->payload);
+        reply.error = std::move(e.error);
+        reply.remote = true;
+        reply.sys_errno = e.sys_errno;
       } catch (const Error& e) {
-        it->second.promise.set_exception(std::make_exception_ptr(e));
+        reply.error = e;
       }
-    } else if (f->header.type != it->second.expected_type) {
-      it->second.promise.set_exception(std::make_exception_ptr(
-          Error{ErrorCode::kInternal, "unexpected reply type " + std::string{type_name(f->header.type)}}));
     } else {
-      it->second.promise.set_value(std::move(f->payload));
+      reply.payload = std::move(f->payload);
     }
-    pending_.erase(it);
+    deliver(f->header.id, f->header.type, std::move(reply));
   }
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // vigo-fs end to end, failures: kill -9 of the proxy in the middle of reads,
-// its ssh connections killed under a read, and the server unreachable for
-// longer than the read timeout (EIO, not a hang), then back.
+// its ssh connections killed under a read, the server unreachable or not
+// answering for longer than the read timeout (EIO, not a hang), then back.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -133,6 +133,42 @@ TEST_F(VigoFsFaultTest, ServerGoneLongerThanTheTimeoutIsEioThenRecovers) {
     try {
       const auto got = read_range(vfs_.image("disk@1"), 5 * kChunk + 100, 4096);
       recovered = std::equal(got.begin(), got.end(), image_.begin() + 5 * kChunk + 100);
+    } catch (const std::system_error&) {
+      std::this_thread::sleep_for(250ms);
+    }
+  }
+  EXPECT_TRUE(recovered) << vfs_.status().dump() << vfs_.fs_log();
+}
+
+// The connections stay open but nothing answers (the ssh clients are
+// stopped): a request in flight times out, the read is EIO, the connection
+// is restarted, and reads work again.
+TEST_F(VigoFsFaultTest, AServerThatStopsAnsweringIsEioWithinTheTimeoutThenRecovers) {
+  vfs_.start_fs({.connections = 2, .read_timeout_ms = 1500, .readahead_chunks = 0});
+  EXPECT_EQ(read_range(vfs_.image("disk@1"), 0, 4096),
+            std::vector<std::uint8_t>(image_.begin(), image_.begin() + 4096));
+  const auto stopped = vfs_.fs_children();
+  ASSERT_FALSE(stopped.empty());
+  for (pid_t p : stopped) ::kill(p, SIGSTOP);
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    (void)read_range(vfs_.image("disk@1"), 3 * kChunk + 100, 4096);
+    ADD_FAILURE() << "read succeeded with every connection stalled: " << stopped.size() << " stopped, "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+                  << " ms\n" << vfs_.status().dump() << vfs_.fs_log();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EIO) << e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - started;
+  for (pid_t p : stopped) ::kill(p, SIGCONT);  // whatever the pool did not end yet
+  EXPECT_GE(waited, 1s);
+  EXPECT_LT(waited, 10s);
+  EXPECT_GE(vfs_.status()["timeouts"].get<int>(), 1);
+  bool recovered = false;
+  for (int i = 0; i < 40 && !recovered; ++i) {
+    try {
+      const auto got = read_range(vfs_.image("disk@1"), 3 * kChunk + 100, 4096);
+      recovered = std::equal(got.begin(), got.end(), image_.begin() + 3 * kChunk + 100);
     } catch (const std::system_error&) {
       std::this_thread::sleep_for(250ms);
     }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <future>
+#include <unordered_map>
 
 #include "vigo/common/log.h"
 #include "vigo/common/subprocess.h"
@@ -18,13 +19,17 @@ using namespace std::chrono_literals;
 
 struct ConnectionPool::Request {
   wire::MessageType type = wire::MessageType::kHello;
-  std::vector<std::uint8_t> payload;
+  std::shared_ptr<const std::vector<std::uint8_t>> payload;  // shared: a sender writes it while a reply may requeue it
   Callback done;
   Routing routing;
   Clock::time_point deadline;  // idle requests: set when a lane takes them
 };
 
 struct ConnectionPool::Connection {
+  struct InFlight {
+    Request request;
+    const wire::WireClient* client = nullptr;  // the one it went out on (identity only)
+  };
   int index = 0;
   std::mutex mu;
   std::condition_variable cv;
@@ -34,15 +39,29 @@ struct ConnectionPool::Connection {
   bool ever_connected = false;               // GUARDED_BY(mu)
   Clock::time_point next_attempt{};          // GUARDED_BY(mu)
   std::chrono::milliseconds backoff{0};      // GUARDED_BY(mu)
-  std::atomic<bool> down{true};              // client is null: lanes stop taking requests
-  // The lanes of this connection wait here (with the pool's mu_) for a
-  // request they may take: a new request wakes one lane of each connection
-  // that may take it, not every lane of the pool (with 4 connections x 4
-  // lanes, waking all 16 per request made context switches most of
-  // vigo-fs's CPU time under 16 parallel cold reads).
+  std::atomic<bool> down{true};              // client is null
+  // The connection's sender waits here (with the pool's mu_) for a request
+  // it may send: a request queued wakes the sender of each connection that
+  // may take it, a reply the sender of its own connection when something is
+  // queued, never every thread of the pool (waking all lanes per request made
+  // context switches most of vigo-fs's CPU time under 16 parallel cold reads).
   std::condition_variable work_cv;
-  int serving = 0;     // GUARDED_BY(pool mu_): lanes serving a request
-  int background = 0;  // GUARDED_BY(pool mu_): background or idle requests among them
+  std::shared_ptr<wire::WireClient> live;  // GUARDED_BY(pool mu_): client, for whoever sends
+  std::unordered_map<std::uint64_t, InFlight> in_flight;  // GUARDED_BY(pool mu_): by sequence number
+  int background = 0;  // GUARDED_BY(pool mu_): background or idle requests in flight
+};
+
+struct ConnectionPool::Dispatch {
+  Connection* connection = nullptr;
+  std::shared_ptr<wire::WireClient> client;
+  std::uint64_t seq = 0;
+  wire::MessageType type = wire::MessageType::kHello;
+  std::shared_ptr<const std::vector<std::uint8_t>> payload;
+};
+
+struct ConnectionPool::Completion {
+  Request request;
+  Outcome outcome;
 };
 
 bool is_transport_error(const Error& e) {
@@ -50,6 +69,22 @@ bool is_transport_error(const Error& e) {
 }
 
 namespace {
+
+// Set while a reply is handled: requests submitted then (from a quick
+// callback, or a requeue) are not written on a reader thread, which must
+// keep reading replies; the connection's sender writes them.
+thread_local bool t_handling_reply = false;
+
+class HandlingReply {
+ public:
+  HandlingReply() : was_(t_handling_reply) { t_handling_reply = true; }
+  ~HandlingReply() { t_handling_reply = was_; }
+  HandlingReply(const HandlingReply&) = delete;
+  HandlingReply& operator=(const HandlingReply&) = delete;
+
+ private:
+  bool was_;
+};
 
 // Blocks the stop signals in the calling thread while alive (new threads inherit the mask).
 class BlockStopSignals {
@@ -82,10 +117,9 @@ ConnectionPool::ConnectionPool(PoolOptions options) : options_(std::move(options
   }
   background_.resize(connections_.size());
   idle_.resize(connections_.size());
-  for (auto& c : connections_) {
-    for (int l = 0; l < options_.lanes; ++l) threads_.emplace_back([this, conn = c.get()] { lane(*conn); });
-  }
+  for (auto& c : connections_) threads_.emplace_back([this, conn = c.get()] { sender(*conn); });
   threads_.emplace_back([this] { reaper(); });
+  for (int i = 0; i < std::max(2, options_.lanes); ++i) completers_.emplace_back([this] { completer(); });
 }
 
 ConnectionPool::~ConnectionPool() {
@@ -97,13 +131,36 @@ ConnectionPool::~ConnectionPool() {
   cv_.notify_all();
   for (auto& c : connections_) c->work_cv.notify_all();
   std::vector<std::unique_ptr<Subprocess>> processes;
+  std::vector<std::shared_ptr<wire::WireClient>> clients;
   for (auto& c : connections_) {
     std::lock_guard lock{c->mu};
     if (c->process) processes.push_back(std::move(c->process));
+    if (c->client) clients.push_back(std::move(c->client));
+    c->down = true;
     c->cv.notify_all();
   }
-  for (auto& p : processes) p->terminate(2s);  // ends the streams: waiting lanes wake up
+  for (auto& p : processes) p->terminate(2s);
+  // Requests in flight fail now (kUnavailable: the pool is stopping).
+  for (auto& client : clients) client->abort("vigo-fs is stopping");
   for (auto& t : threads_) t.join();
+  {
+    std::lock_guard lock{mu_};
+    for (auto& e : ending_) processes.push_back(std::move(e.process));
+    ending_.clear();
+    for (auto& c : connections_) clients.push_back(std::move(c->live));
+    for (auto& r : retired_) clients.push_back(std::move(r));
+    retired_.clear();
+  }
+  clients.clear();  // joins the reader threads: no reply is handled after this
+  {
+    std::lock_guard lock{mu_};
+    completers_stop_ = true;
+  }
+  completion_cv_.notify_all();
+  for (auto& t : completers_) t.join();  // they run the completions still queued first
+  for (auto& p : processes) {
+    if (p) p->terminate(1s);  // broken connections' commands not reaped yet
+  }
   std::deque<Request> left;
   {
     std::lock_guard lock{mu_};
@@ -126,7 +183,12 @@ int ConnectionPool::home_of(const Request& r) const {
 }
 
 bool ConnectionPool::busy(const Connection& c) const {
-  return c.serving >= options_.lanes || c.background > 0;
+  return static_cast<int>(c.in_flight.size()) >= options_.lanes || c.background > 0;
+}
+
+bool ConnectionPool::has_work_for(const Connection& c) const {
+  const auto k = static_cast<std::size_t>(c.index);
+  return !urgent_.empty() || !background_[k].empty() || !idle_[k].empty();
 }
 
 void ConnectionPool::push(Request&& r, bool front) {
@@ -143,7 +205,8 @@ void ConnectionPool::push(Request&& r, bool front) {
 
 void ConnectionPool::submit(wire::MessageType type, std::vector<std::uint8_t> payload, Callback done,
                             Routing routing) {
-  Request r{type, std::move(payload), std::move(done), routing, Clock::now() + options_.request_timeout};
+  Request r{type, std::make_shared<const std::vector<std::uint8_t>>(std::move(payload)), std::move(done), routing,
+            Clock::now() + options_.request_timeout};
   std::optional<Request> dropped;
   std::vector<Connection*> takers;
   bool queued = false;
@@ -171,12 +234,37 @@ void ConnectionPool::submit(wire::MessageType type, std::vector<std::uint8_t> pa
       }
     }
   }
-  wake(takers);
-  if (dropped) {
-    dropped->done(Outcome{{}, Error{ErrorCode::kResourceExhausted, "too many idle requests queued"}});
-    return;
+  if (queued) {
+    // Sent from here when a connection may take it now: no thread hand-over.
+    // Otherwise (no free lane, the idle quiet time, a reader thread) the
+    // senders take it; an idle request may wait for its quiet time, which
+    // only a sender keeps track of.
+    const bool sent = !t_handling_reply && send_now(takers);
+    if (!sent || routing.priority == Priority::kIdle) wake(takers);
   }
+  if (dropped) dropped->done(Outcome{{}, Error{ErrorCode::kResourceExhausted, "too many idle requests queued"}});
   if (!queued) r.done(Outcome{{}, Error{ErrorCode::kUnavailable, "vigo-fs is stopping"}});
+}
+
+bool ConnectionPool::send_now(const std::vector<Connection*>& takers) {
+  bool sent = false;
+  while (true) {
+    Dispatch d;
+    {
+      std::lock_guard lock{mu_};
+      if (stopping_) break;
+      const auto now = Clock::now();
+      Clock::time_point quiet_until{};
+      bool got = false;
+      for (Connection* c : takers) {
+        if ((got = take_now(*c, now, d, &quiet_until))) break;
+      }
+      if (!got) break;
+    }
+    send(std::move(d));
+    sent = true;
+  }
+  return sent;
 }
 
 bool ConnectionPool::promote(std::uint64_t ticket, Priority to) {
@@ -215,7 +303,8 @@ bool ConnectionPool::promote(std::uint64_t ticket, Priority to) {
 Outcome ConnectionPool::call(wire::MessageType type, std::vector<std::uint8_t> payload) {
   auto promise = std::make_shared<std::promise<Outcome>>();
   auto future = promise->get_future();
-  submit(type, std::move(payload), [promise](Outcome o) { promise->set_value(std::move(o)); });
+  submit(type, std::move(payload), [promise](Outcome o) { promise->set_value(std::move(o)); },
+         Routing{Priority::kUrgent, std::nullopt, 0, true});
   return future.get();  // every request completes by its deadline
 }
 
@@ -299,6 +388,7 @@ std::shared_ptr<wire::WireClient> ConnectionPool::connected(Connection& c) {
       c.ever_connected = true;
       {
         std::lock_guard lock{mu_};
+        c.live = client;
         ++stats_.connects;
         if (again) ++stats_.reconnects;
       }
@@ -316,22 +406,31 @@ std::shared_ptr<wire::WireClient> ConnectionPool::connected(Connection& c) {
   return nullptr;
 }
 
-void ConnectionPool::mark_broken(Connection& c, const std::shared_ptr<wire::WireClient>& client,
-                                 const std::string& why) {
+void ConnectionPool::mark_broken(Connection& c, const wire::WireClient* client, const std::string& why) {
   std::unique_ptr<Subprocess> process;
+  std::shared_ptr<wire::WireClient> dead;
   {
     std::lock_guard lock{c.mu};
-    if (!client || c.client != client) return;  // somebody else noticed first
-    c.client.reset();
+    if (!c.client || (client != nullptr && c.client.get() != client)) return;  // somebody else noticed first
+    dead = std::move(c.client);
     c.down = true;
     process = std::move(c.process);
     c.next_attempt = Clock::now() + options_.backoff_initial;
   }
+  {
+    std::lock_guard lock{mu_};
+    c.live.reset();  // nobody sends on it now
+  }
   log::warn("connection to the image server lost", {{"connection", c.index}, {"error", why}});
-  if (process) process->terminate(1s);  // ends the stream, so its other requests fail over now
-  { std::lock_guard lock{mu_}; }        // a lane that saw c up (under mu_) is waiting by now
-  c.work_cv.notify_all();               // its waiting lanes go and reconnect
-  wake(all_connections());              // the requests it was home to may go to any other
+  dead->abort(why);  // its requests in flight go back to the queues, now
+  if (process) process->signal(SIGTERM);  // ends the stream; the reaper kills it if it lingers
+  {
+    std::lock_guard lock{mu_};
+    retired_.push_back(std::move(dead));  // destroyed by the reaper: this may be its reader thread
+    if (process) ending_.push_back(Ending{std::move(process), Clock::now() + 1s});
+  }
+  c.work_cv.notify_all();   // its sender goes and reconnects
+  wake(all_connections());  // the requests it was home to may go to any other
 }
 
 std::vector<ConnectionPool::Connection*> ConnectionPool::all_connections() const {
@@ -356,7 +455,7 @@ std::vector<ConnectionPool::Connection*> ConnectionPool::takers_of(const Request
 }
 
 void ConnectionPool::wake(const std::vector<Connection*>& connections) {
-  for (Connection* c : connections) c->work_cv.notify_one();  // its lanes are alike: one suffices
+  for (Connection* c : connections) c->work_cv.notify_one();  // its one sender
 }
 
 bool ConnectionPool::pick(Connection& c, Clock::time_point now, Request& out, Clock::time_point* quiet_until) {
@@ -401,34 +500,39 @@ bool ConnectionPool::pick(Connection& c, Clock::time_point now, Request& out, Cl
   return true;
 }
 
-bool ConnectionPool::take(Connection& c, Request& out) {
-  std::unique_lock lk{mu_};
-  while (true) {
-    if (stopping_ || c.down) return false;
-    const auto now = Clock::now();
-    Clock::time_point quiet_until{};
-    if (pick(c, now, out, &quiet_until)) break;
-    // Woken by wake() when a request this connection may take is queued;
-    // the bounded wait is only a safety net (a lane looks again every second).
-    auto until = now + 1s;
-    if (quiet_until != Clock::time_point{}) until = std::min(until, quiet_until);
-    c.work_cv.wait_until(lk, until);
-  }
-  ++c.serving;
-  if (out.routing.priority != Priority::kUrgent) {
+bool ConnectionPool::take_now(Connection& c, Clock::time_point now, Dispatch& out, Clock::time_point* quiet_until) {
+  if (!c.live || static_cast<int>(c.in_flight.size()) >= options_.lanes) return false;
+  Request r;
+  if (!pick(c, now, r, quiet_until)) return false;
+  if (r.routing.priority != Priority::kUrgent) {
     ++c.background;
     ++stats_.background_in_flight;
   }
   --stats_.queued;
   ++stats_.in_flight;
+  out = Dispatch{&c, c.live, ++next_seq_, r.type, r.payload};
+  c.in_flight.emplace(out.seq, Connection::InFlight{std::move(r), c.live.get()});
   return true;
 }
 
-void ConnectionPool::done_running(Connection* c, const Request& r) {
-  if (c != nullptr) {
-    --c->serving;
-    if (r.routing.priority != Priority::kUrgent) --c->background;
+bool ConnectionPool::take(Connection& c, Dispatch& out) {
+  std::unique_lock lk{mu_};
+  while (true) {
+    if (stopping_ || !c.live) return false;
+    const auto now = Clock::now();
+    Clock::time_point quiet_until{};
+    if (take_now(c, now, out, &quiet_until)) return true;
+    // Woken by wake() when a request this connection may take is queued,
+    // or a lane of it frees up with requests queued; the bounded wait is
+    // only a safety net (the sender looks again every second).
+    auto until = now + 1s;
+    if (quiet_until != Clock::time_point{}) until = std::min(until, quiet_until);
+    c.work_cv.wait_until(lk, until);
   }
+}
+
+void ConnectionPool::done_running(Connection* c, const Request& r) {
+  if (c != nullptr && r.routing.priority != Priority::kUrgent) --c->background;
   if (r.routing.priority == Priority::kUrgent) {
     --urgent_running_;
     last_urgent_ = Clock::now();
@@ -439,21 +543,44 @@ void ConnectionPool::done_running(Connection* c, const Request& r) {
 }
 
 void ConnectionPool::finish(Connection& c, Request&& r, Outcome outcome) {
-  std::vector<Connection*> idle_homes;
+  std::vector<Connection*> to_wake;
+  // A quick callback, or a failure (cheap for every caller), runs here; the
+  // rest goes to a completion thread.
+  const bool here = r.routing.quick || !outcome.ok();
   {
     std::lock_guard lock{mu_};
     done_running(&c, r);
     if (outcome.error && outcome.error->code() == ErrorCode::kTimeout) ++stats_.timeouts;
-    // The last urgent request done: the lanes that hold idle requests start
-    // counting the quiet time. (This lane takes its next request itself.)
+    // The last urgent request done: the senders that hold idle requests
+    // start counting the quiet time.
     if (urgent_running_ == 0 && urgent_.empty() && idle_queued_ > 0) {
       for (std::size_t k = 0; k < idle_.size(); ++k) {
-        if (!idle_[k].empty()) idle_homes.push_back(connections_[k].get());
+        if (!idle_[k].empty()) to_wake.push_back(connections_[k].get());
       }
     }
+    // A lane of c is free: its sender takes what waited for one.
+    if (has_work_for(c) && std::find(to_wake.begin(), to_wake.end(), &c) == to_wake.end()) to_wake.push_back(&c);
+    if (!here) completions_.push_back(Completion{std::move(r), std::move(outcome)});
   }
-  wake(idle_homes);
-  r.done(std::move(outcome));
+  wake(to_wake);
+  if (here) {
+    r.done(std::move(outcome));
+  } else {
+    completion_cv_.notify_one();
+  }
+}
+
+void ConnectionPool::completer() {
+  std::unique_lock lk{mu_};
+  while (true) {
+    completion_cv_.wait(lk, [&] { return !completions_.empty() || completers_stop_; });
+    if (completions_.empty()) return;
+    Completion x = std::move(completions_.front());
+    completions_.pop_front();
+    lk.unlock();
+    x.request.done(std::move(x.outcome));
+    lk.lock();
+  }
 }
 
 void ConnectionPool::requeue_or_fail(Connection& c, Request&& r, const Error& why) {
@@ -477,54 +604,96 @@ void ConnectionPool::requeue_or_fail(Connection& c, Request&& r, const Error& wh
   if (failure) r.done(Outcome{{}, *failure});
 }
 
-void ConnectionPool::serve(Connection& c, const std::shared_ptr<wire::WireClient>& client, Request&& r) {
-  std::future<std::vector<std::uint8_t>> reply;
+void ConnectionPool::send(Dispatch&& d) {
+  Connection& c = *d.connection;
+  const wire::WireClient* client = d.client.get();
   try {
-    reply = client->start(r.type, r.payload);
+    d.client->send(d.type, *d.payload, [this, &c, seq = d.seq](wire::WireClient::Reply reply) {
+      on_reply(c, seq, std::move(reply));
+    });
+    return;
   } catch (const Error& e) {
+    // Not sent, so no reply will come: the request goes elsewhere.
     mark_broken(c, client, e.what());
-    requeue_or_fail(c, std::move(r), e);
-    return;
-  }
-  if (reply.wait_until(r.deadline) != std::future_status::ready) {
-    mark_broken(c, client, "a request timed out");
-    finish(c, std::move(r), Outcome{{}, Error{ErrorCode::kTimeout, "the image server did not answer in time"}});
-    return;
-  }
-  try {
-    finish(c, std::move(r), Outcome{reply.get(), std::nullopt});
-  } catch (const wire::RemoteError& e) {
-    finish(c, std::move(r), Outcome{{}, e, e.sys_errno()});
-  } catch (const Error& e) {
-    if (is_transport_error(e)) {
-      mark_broken(c, client, e.what());
-      requeue_or_fail(c, std::move(r), e);
-    } else {
-      finish(c, std::move(r), Outcome{{}, e});
+    std::optional<Request> r;
+    {
+      std::lock_guard lock{mu_};
+      if (auto it = c.in_flight.find(d.seq); it != c.in_flight.end()) {
+        r = std::move(it->second.request);
+        c.in_flight.erase(it);
+      }
     }
-  } catch (const std::exception& e) {
-    finish(c, std::move(r), Outcome{{}, Error{ErrorCode::kInternal, e.what()}});
+    if (r) requeue_or_fail(c, std::move(*r), e);
   }
 }
 
-void ConnectionPool::lane(Connection& c) {
-  while (true) {
-    auto client = connected(c);
-    if (!client) return;
-    Request r;
-    if (!take(c, r)) continue;  // stopping (connected() says so) or the connection went down
-    serve(c, client, std::move(r));
+void ConnectionPool::on_reply(Connection& c, std::uint64_t seq, wire::WireClient::Reply reply) {
+  HandlingReply handling;
+  std::optional<Connection::InFlight> f;
+  {
+    std::lock_guard lock{mu_};
+    auto it = c.in_flight.find(seq);
+    if (it == c.in_flight.end()) return;  // timed out meanwhile: the reaper completed it
+    f = std::move(it->second);
+    c.in_flight.erase(it);
   }
+  if (reply.error && !reply.remote && is_transport_error(*reply.error)) {
+    mark_broken(c, f->client, reply.error->what());
+    requeue_or_fail(c, std::move(f->request), *reply.error);
+    return;
+  }
+  Outcome o;
+  if (reply.error) {
+    o.error = std::move(reply.error);
+    o.sys_errno = reply.sys_errno;
+  } else {
+    o.bytes = std::move(reply.payload);
+  }
+  finish(c, std::move(f->request), std::move(o));
+}
+
+void ConnectionPool::sender(Connection& c) {
+  while (true) {
+    if (!connected(c)) return;  // stopping
+    Dispatch d;
+    if (!take(c, d)) continue;  // stopping (connected() says so) or the connection went down
+    send(std::move(d));
+  }
+}
+
+void ConnectionPool::expire_in_flight(Clock::time_point now) {
+  std::vector<Request> expired;
+  std::vector<std::pair<Connection*, const wire::WireClient*>> stuck;
+  {
+    std::lock_guard lock{mu_};
+    for (auto& c : connections_) {
+      for (auto it = c->in_flight.begin(); it != c->in_flight.end();) {
+        if (it->second.request.deadline > now) {
+          ++it;
+          continue;
+        }
+        done_running(c.get(), it->second.request);
+        ++stats_.timeouts;
+        stuck.emplace_back(c.get(), it->second.client);
+        expired.push_back(std::move(it->second.request));
+        it = c->in_flight.erase(it);
+      }
+    }
+  }
+  // A connection that let a request time out is restarted (its other
+  // requests go elsewhere).
+  for (auto& [c, client] : stuck) mark_broken(*c, client, "a request timed out");
+  for (auto& r : expired) r.done(Outcome{{}, Error{ErrorCode::kTimeout, "the image server did not answer in time"}});
 }
 
 void ConnectionPool::watch_processes() {
   for (auto& c : connections_) {
-    std::shared_ptr<wire::WireClient> client;
+    const wire::WireClient* client = nullptr;
     {
       std::lock_guard lock{c->mu};
-      if (c->process && !c->process->running()) client = c->client;
+      if (c->process && !c->process->running()) client = c->client.get();
     }
-    mark_broken(*c, client, "the server command exited");
+    if (client != nullptr) mark_broken(*c, client, "the server command exited");
   }
 }
 
@@ -534,9 +703,23 @@ void ConnectionPool::reaper() {
   while (!stopping_) {
     cv_.wait_for(lk, 100ms);
     if (Clock::now() - watched >= 100ms) {
+      std::vector<std::shared_ptr<wire::WireClient>> retired;
+      retired.swap(retired_);
+      std::vector<Ending> ending;
+      ending.swap(ending_);
       lk.unlock();
+      retired.clear();  // joins their reader threads: no lock held
+      // Commands of broken connections: reaped once they exit, killed if
+      // they ignore SIGTERM for a second (a stopped ssh does).
+      std::erase_if(ending, [](Ending& e) {
+        if (e.process->try_wait()) return true;
+        if (Clock::now() >= e.kill_at) e.process->signal(SIGKILL);
+        return false;
+      });
       watch_processes();  // notices a dead connection even while nothing is asked of it
+      expire_in_flight(Clock::now());
       lk.lock();
+      for (auto& e : ending) ending_.push_back(std::move(e));
       watched = Clock::now();
     }
     const auto now = Clock::now();

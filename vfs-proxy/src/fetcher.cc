@@ -215,7 +215,8 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
         if (!o.ok()) errors_ += 1;
         done(std::move(o));
       },
-      ConnectionPool::Routing{ConnectionPool::Priority::kUrgent, affinity_of(ref.hash), 0});
+      // Quick: the reply is checked and handed to the read (a FUSE reply) on the reader thread.
+      ConnectionPool::Routing{ConnectionPool::Priority::kUrgent, affinity_of(ref.hash), 0, true});
   fills_ += 1;
   join_whole(ref, nullptr, ConnectionPool::Priority::kIdle);
 }

@@ -85,7 +85,7 @@ void ProxyFs::ask(fuse_req_t req, MessageType type, std::vector<std::uint8_t> pa
       log::warn("bad reply to a data request", {{"error", e.what()}});
       fuse_reply_err(req, EIO);
     }
-  });
+  }, ConnectionPool::Routing{ConnectionPool::Priority::kUrgent, std::nullopt, 0, true});  // a FUSE reply: quick
 }
 
 std::optional<std::string> ProxyFs::child_path(fuse_req_t req, fuse_ino_t parent, const char* name) {
