@@ -121,6 +121,8 @@ int do_read(const LoadSpec& spec, const std::vector<std::string>& tags, int watc
   for (double v : r.latency_ms) sum += v;
   j["lat_ms"] = {{"mean", r.latency_ms.empty() ? 0.0 : sum / static_cast<double>(r.latency_ms.size())},
                  {"p50", percentile(r.latency_ms, 0.50)},
+                 {"p90", percentile(r.latency_ms, 0.90)},
+                 {"p95", percentile(r.latency_ms, 0.95)},
                  {"p99", percentile(r.latency_ms, 0.99)},
                  {"max", r.latency_ms.empty() ? 0.0 : r.latency_ms.back()}};
   char sum_hex[17];

@@ -2,8 +2,10 @@
 // vigo-fs end to end, reading: the real binary on a real FUSE mount, reaching
 // the real vigo-imaged through a real sshd. Every byte read is compared with
 // the file that was published.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +17,7 @@
 
 #include "support/vfs_fixture.h"
 #include "vfs/vfs_test_util.h"
+#include "vigo/common/unique_fd.h"
 
 namespace vigo::testing {
 namespace {
@@ -200,6 +203,37 @@ TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLate
   EXPECT_EQ(s["range_fetches"], 1) << s.dump();
   EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
   EXPECT_GE(s["promoted"].get<int>(), 1) << s.dump();
+  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+}
+
+TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
+  FsStartOptions o;
+  o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
+  vfs_.start_fs(o);
+  // One open file, no kernel read-ahead: each pread is one FUSE read of 4 KiB.
+  const fs::path file = vfs_.image("random@1");
+  UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  ASSERT_GE(fd.get(), 0) << file;
+  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
+  auto pread_at = [&](std::uint64_t off) {
+    std::vector<std::uint8_t> got(4096);
+    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+  };
+  // A random read, then one that lands near where it ended (a random reader
+  // does that now and then): both take just their range.
+  const std::uint64_t first = 2 * kChunk + kChunk / 4;
+  pread_at(first);
+  pread_at(first + 3 * 4096);
+  auto s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 2) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 0) << s.dump();
+  // A second near read in a row is a sequential run (the kernel's read-ahead
+  // arrives slightly out of order): its chunk is fetched whole.
+  pread_at(first + 6 * 4096);
+  s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 2) << s.dump();
+  EXPECT_GE(s["chunk_fetches"].get<int>(), 1) << s.dump();
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
 }
 
