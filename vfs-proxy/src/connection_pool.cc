@@ -70,9 +70,11 @@ bool is_transport_error(const Error& e) {
 
 namespace {
 
-// Set while a reply is handled: requests submitted then (from a quick
-// callback, or a requeue) are not written on a reader thread, which must
-// keep reading replies; the connection's sender writes them.
+// Set while a reply is handled, and on the reaper thread: requests
+// submitted then (from a quick callback, a requeue, an expired request's
+// callback) are not written on a reader thread, which must keep reading
+// replies, nor on the reaper, which must never block on a stalled pipe (it
+// is what kills a stalled command); the connection's sender writes them.
 thread_local bool t_handling_reply = false;
 
 class HandlingReply {
@@ -145,22 +147,26 @@ ConnectionPool::~ConnectionPool() {
   for (auto& t : threads_) t.join();
   {
     std::lock_guard lock{mu_};
-    for (auto& e : ending_) processes.push_back(std::move(e.process));
+    for (auto& e : ending_) {
+      processes.push_back(std::move(e.process));
+      clients.push_back(std::move(e.client));
+    }
     ending_.clear();
     for (auto& c : connections_) clients.push_back(std::move(c->live));
-    for (auto& r : retired_) clients.push_back(std::move(r));
-    retired_.clear();
   }
-  clients.clear();  // joins the reader threads: no reply is handled after this
+  // Every command ended first (a reader may be inside a frame from a
+  // stopped one), then the clients: joins the reader threads, so no reply
+  // is handled after this.
+  for (auto& p : processes) {
+    if (p) p->terminate(1s);
+  }
+  clients.clear();
   {
     std::lock_guard lock{mu_};
     completers_stop_ = true;
   }
   completion_cv_.notify_all();
   for (auto& t : completers_) t.join();  // they run the completions still queued first
-  for (auto& p : processes) {
-    if (p) p->terminate(1s);  // broken connections' commands not reaped yet
-  }
   std::deque<Request> left;
   {
     std::lock_guard lock{mu_};
@@ -187,8 +193,13 @@ bool ConnectionPool::busy(const Connection& c) const {
 }
 
 bool ConnectionPool::has_work_for(const Connection& c) const {
-  const auto k = static_cast<std::size_t>(c.index);
-  return !urgent_.empty() || !background_[k].empty() || !idle_[k].empty();
+  if (!urgent_.empty()) return true;
+  // Its own queues, and those of a connection that is down (pick()).
+  for (std::size_t k = 0; k < connections_.size(); ++k) {
+    if (static_cast<int>(k) != c.index && !connections_[k]->down) continue;
+    if (!background_[k].empty() || !idle_[k].empty()) return true;
+  }
+  return false;
 }
 
 void ConnectionPool::push(Request&& r, bool front) {
@@ -240,10 +251,21 @@ void ConnectionPool::submit(wire::MessageType type, std::vector<std::uint8_t> pa
     // senders take it; an idle request may wait for its quiet time, which
     // only a sender keeps track of.
     const bool sent = !t_handling_reply && send_now(takers);
-    if (!sent || routing.priority == Priority::kIdle) wake(takers);
+    if (!sent || routing.priority == Priority::kIdle) {
+      wake(takers);
+    } else if (still_urgent_queued()) {
+      // send_now() used the free lanes for older requests: this one may now
+      // go to a connection it was not offered to (its home turned busy).
+      wake(all_connections());
+    }
   }
   if (dropped) dropped->done(Outcome{{}, Error{ErrorCode::kResourceExhausted, "too many idle requests queued"}});
   if (!queued) r.done(Outcome{{}, Error{ErrorCode::kUnavailable, "vigo-fs is stopping"}});
+}
+
+bool ConnectionPool::still_urgent_queued() const {
+  std::lock_guard lock{mu_};
+  return !urgent_.empty();
 }
 
 bool ConnectionPool::send_now(const std::vector<Connection*>& takers) {
@@ -374,8 +396,8 @@ std::shared_ptr<wire::WireClient> ConnectionPool::connected(Connection& c) {
       failure = Error{ErrorCode::kInternal, e.what()};
     }
     if (failure) {
+      if (process) process->terminate(1s);  // first: ends a reply the reader may be inside
       client.reset();
-      if (process) process->terminate(1s);
     }
     lk.lock();
     c.connecting = false;
@@ -419,15 +441,15 @@ void ConnectionPool::mark_broken(Connection& c, const wire::WireClient* client, 
   }
   {
     std::lock_guard lock{mu_};
-    c.live.reset();  // nobody sends on it now
+    if (c.live == dead) c.live.reset();  // nobody sends on it now (a newer client stays)
   }
   log::warn("connection to the image server lost", {{"connection", c.index}, {"error", why}});
   dead->abort(why);  // its requests in flight go back to the queues, now
   if (process) process->signal(SIGTERM);  // ends the stream; the reaper kills it if it lingers
   {
     std::lock_guard lock{mu_};
-    retired_.push_back(std::move(dead));  // destroyed by the reaper: this may be its reader thread
-    if (process) ending_.push_back(Ending{std::move(process), Clock::now() + 1s});
+    // Destroyed by the reaper: this may be its reader thread.
+    ending_.push_back(Ending{std::move(dead), std::move(process), Clock::now() + 1s});
   }
   c.work_cv.notify_all();   // its sender goes and reconnects
   wake(all_connections());  // the requests it was home to may go to any other
@@ -698,23 +720,25 @@ void ConnectionPool::watch_processes() {
 }
 
 void ConnectionPool::reaper() {
+  HandlingReply never_sends_here;
   std::unique_lock lk{mu_};
   auto watched = Clock::now();
   while (!stopping_) {
     cv_.wait_for(lk, 100ms);
     if (Clock::now() - watched >= 100ms) {
-      std::vector<std::shared_ptr<wire::WireClient>> retired;
-      retired.swap(retired_);
       std::vector<Ending> ending;
       ending.swap(ending_);
       lk.unlock();
-      retired.clear();  // joins their reader threads: no lock held
-      // Commands of broken connections: reaped once they exit, killed if
-      // they ignore SIGTERM for a second (a stopped ssh does).
+      // Broken connections: the command reaped once it exits (killed if it
+      // ignores SIGTERM for a second, as a stopped ssh does), then the
+      // client destroyed, which joins its reader thread; no lock held.
       std::erase_if(ending, [](Ending& e) {
-        if (e.process->try_wait()) return true;
-        if (Clock::now() >= e.kill_at) e.process->signal(SIGKILL);
-        return false;
+        if (e.process && !e.process->try_wait()) {
+          if (Clock::now() >= e.kill_at) e.process->signal(SIGKILL);
+          return false;
+        }
+        e.client.reset();
+        return true;
       });
       watch_processes();  // notices a dead connection even while nothing is asked of it
       expire_in_flight(Clock::now());

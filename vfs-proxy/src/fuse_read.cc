@@ -240,7 +240,7 @@ bool ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
     // the random reads behind it waited for on the same connection.
     const std::uint64_t window = 2ull * options_.max_read;
     const bool near = off + window >= f.next_offset && off <= f.next_offset + window;
-    f.near_reads = near ? f.near_reads + 1 : 0;
+    f.near_reads = near ? std::min(f.near_reads + 1, 2) : 0;
     sequential = off == f.next_offset || (near && f.near_reads >= 2);
     f.next_offset = std::max(f.next_offset, off + size);
     if (!sequential) {

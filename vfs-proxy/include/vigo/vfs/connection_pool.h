@@ -45,8 +45,8 @@
 // the request with that error.
 //
 // Callbacks run on a reader, completion, or reaper thread, on the thread
-// that calls submit() when the pool is stopping, and on the destructor's
-// thread. They must be quick (a `quick` one especially: the replies behind
+// that calls submit() when the pool is stopping or a failed send leaves a
+// request past its deadline, and on the destructor's thread. They must be quick (a `quick` one especially: the replies behind
 // it wait) and must not wait for a reply of the pool (call()). Thread-safe.
 // The destructor stops the commands, joins every thread, and completes
 // whatever is still queued or in flight with kUnavailable. Threads created
@@ -169,6 +169,7 @@ class ConnectionPool {
   // Sends submitted requests from the calling thread while a connection may
   // take one now; false if none could (REQUIRES(!mu_)).
   bool send_now(const std::vector<Connection*>& takers);
+  [[nodiscard]] bool still_urgent_queued() const;  // REQUIRES(!mu_)
   void send(Dispatch&& d);
   void on_reply(Connection& c, std::uint64_t seq, wire::WireClient::Reply reply);
   // Finds (and removes) a request a lane of c may take now; REQUIRES(mu_).
@@ -206,12 +207,16 @@ class ConnectionPool {
   std::deque<Completion> completions_;           // GUARDED_BY(mu_): replies for the completers
   std::condition_variable completion_cv_;
   bool completers_stop_ = false;                 // GUARDED_BY(mu_): set once no reply can arrive
-  std::vector<std::shared_ptr<wire::WireClient>> retired_;  // GUARDED_BY(mu_): broken clients to destroy
+  // A broken connection, taken apart by the reaper: its command is reaped
+  // (SIGKILL if SIGTERM did not end it by kill_at) before its client is
+  // destroyed. The client's destructor joins its reader thread, which may
+  // be blocked inside a frame from a stopped command until that exits.
   struct Ending {
-    std::unique_ptr<Subprocess> process;  // a broken connection's command, sent SIGTERM
-    Clock::time_point kill_at;            // SIGKILL from then on
+    std::shared_ptr<wire::WireClient> client;
+    std::unique_ptr<Subprocess> process;  // sent SIGTERM; null: none left to wait for
+    Clock::time_point kill_at;
   };
-  std::vector<Ending> ending_;  // GUARDED_BY(mu_): reaped by the reaper
+  std::vector<Ending> ending_;  // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> next_ticket_{0};
   bool stopping_ = false;           // GUARDED_BY(mu_)
   std::atomic<bool> stop_{false};   // the same, readable without mu_
