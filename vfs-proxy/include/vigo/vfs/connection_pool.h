@@ -46,8 +46,9 @@
 //
 // Callbacks run on a reader, completion, or reaper thread, on the thread
 // that calls submit() when the pool is stopping or a failed send leaves a
-// request past its deadline, and on the destructor's thread. They must be quick (a `quick` one especially: the replies behind
-// it wait) and must not wait for a reply of the pool (call()). Thread-safe.
+// request past its deadline, and on the destructor's thread. They must be
+// quick (a `quick` one especially: the replies behind it wait) and must not
+// wait for a reply of the pool (call()). Thread-safe.
 // The destructor stops the commands, joins every thread, and completes
 // whatever is still queued or in flight with kUnavailable. Threads created
 // here block SIGINT/SIGTERM/SIGHUP/SIGQUIT, so those reach the FUSE loop's
@@ -167,9 +168,9 @@ class ConnectionPool {
   // Waits for take_now() on c; false when stopping or c went down.
   bool take(Connection& c, Dispatch& out);
   // Sends submitted requests from the calling thread while a connection may
-  // take one now; false if none could (REQUIRES(!mu_)).
-  bool send_now(const std::vector<Connection*>& takers);
-  [[nodiscard]] bool still_urgent_queued() const;  // REQUIRES(!mu_)
+  // take one now; false if none could (REQUIRES(!mu_)). Sets *urgent_left to
+  // whether urgent requests are still queued when it stops.
+  bool send_now(const std::vector<Connection*>& takers, bool* urgent_left = nullptr);
   void send(Dispatch&& d);
   void on_reply(Connection& c, std::uint64_t seq, wire::WireClient::Reply reply);
   // Finds (and removes) a request a lane of c may take now; REQUIRES(mu_).
