@@ -20,7 +20,8 @@
 // records what it wrote; a read of a chunk with no record, or whose file
 // changed since (its ctime moved), reads and hashes the whole chunk and
 // records it. A read of a recorded, unchanged chunk trusts it: a range of a
-// raw chunk reads just the header and the range, a whole chunk is sent as
+// raw chunk reads just the header and the range (both asked of the disk at
+// once), a whole chunk is sent as
 // stored without being decompressed or hashed. A corrupt chunk is kInternal
 // "corrupt chunk ...". Raw chunks decoded for whole-chunk reads are kept in
 // a bounded in-memory LRU cache.
@@ -56,6 +57,9 @@ struct ChunkStoreOptions {
   int zstd_level = 3;
   double min_saving = 0.10;             // store compressed only if it saves >= 10%
   std::size_t cache_bytes = 64u << 20;  // verified raw chunks kept in memory
+  // read_range asks the disk for the range while it reads the header
+  // (off only to measure what that saves: bench/imageserver range-reads).
+  bool overlap_range_reads = true;
 };
 
 struct StoredChunk {
