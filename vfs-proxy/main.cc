@@ -36,6 +36,7 @@ struct Options {
   std::uint32_t readahead_chunks = 4;
   std::uint32_t kernel_readahead_kb = 4096;
   bool no_working_sets = false;
+  bool no_neighbor_prefetch = false;
   std::int64_t profile_idle_ms = 30000;  // a TCG guest boots its kernel for seconds between the overlay's first read and its own
   std::int64_t profile_window_ms = 120000;
   std::uint32_t prefetch_depth = 8;
@@ -70,6 +71,7 @@ int run(const Options& o) {
   fo.mountpoint = fs::absolute(o.mount);
   fo.allow_other = o.allow_other;
   fo.readahead_chunks = o.readahead_chunks;
+  fo.neighbor_prefetch = !o.no_neighbor_prefetch;
   fo.kernel_readahead_kb = o.kernel_readahead_kb;
   vfs::ProxyFs proxy{fo, cache};
   proxy.mount();
@@ -125,6 +127,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65536));
   app.add_flag("--no-working-sets", o.no_working_sets,
                "Neither record nor replay working-set profiles (prefetch of what a cold start reads)");
+  app.add_flag("--no-neighbor-prefetch", o.no_neighbor_prefetch,
+               "Do not fetch the chunks next to random reads ahead (a boot's reads jump around inside a region)");
   app.add_option("--profile-idle-ms", o.profile_idle_ms, "A recording ends after this long without a new chunk")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
   app.add_option("--profile-window-ms", o.profile_window_ms, "A recording ends this long after the first read")

@@ -125,6 +125,7 @@ void VfsFixture::start_fs(const FsStartOptions& o) {
              "--fill-queue",        std::to_string(o.fill_queue),
              "--cache-quota-mb",    std::to_string(o.cache_quota_mb)};
   if (!o.working_sets) so.argv.push_back("--no-working-sets");
+  if (!o.neighbor_prefetch) so.argv.push_back("--no-neighbor-prefetch");
   so.stderr_path = dir_.path() / "vigo-fs.log";
   fs_ = std::make_unique<Subprocess>(Subprocess::spawn(so));
   const auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -30,6 +30,7 @@ struct FsStartOptions {
   int readahead_chunks = 4;
   int cache_quota_mb = 8192;
   bool working_sets = true;    // record and replay working-set profiles
+  bool neighbor_prefetch = true;  // fetch the chunks next to random reads ahead
   int profile_idle_ms = 5000;  // a recording ends after this long without a new chunk
   int fill_quiet_ms = 100;     // lazy fills wait this long after the last urgent request
   int fill_queue = 4096;       // lazy fills queued at most (the oldest is dropped)

@@ -59,7 +59,8 @@ TEST_F(VigoFsPrefetchTest, AColdStartReplaysWhatTheFirstOneRead) {
   // waits for one) never looks like the end of the start: at 300 ms a CI
   // run recorded only the first two chunks.
   o.profile_idle_ms = 2000;
-  o.readahead_chunks = 0;  // only what the reads touch
+  o.readahead_chunks = 0;       // only what the reads touch
+  o.neighbor_prefetch = false;  // nor their neighbours
   vfs_.start_fs(o);
   for (std::size_t i : {7, 2, 9, 3, 2, 7}) read_chunk(i);
   auto recorded = wait_for_state("disk@1", "stored");

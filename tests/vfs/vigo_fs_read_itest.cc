@@ -185,6 +185,7 @@ TEST_F(VigoFsReadTest, DamagedCachedChunkIsFetchedAgain) {
 
 TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLater) {
   FsStartOptions o;
+  o.neighbor_prefetch = false;  // only the reads' own fetches
   o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
   vfs_.start_fs(o);
   const std::uint64_t off = 2 * kChunk + kChunk / 2;  // not at 0: a read at 0 starts a sequential run
@@ -208,6 +209,7 @@ TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLate
 
 TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
   FsStartOptions o;
+  o.neighbor_prefetch = false;  // only the reads' own fetches
   o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
   vfs_.start_fs(o);
   // One open file, no kernel read-ahead: each pread is one FUSE read of 4 KiB.
@@ -237,8 +239,49 @@ TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
 }
 
+TEST_F(VigoFsReadTest, ARandomReadFetchesItsNeighboursAheadAndAReadOfOneEarnsMore) {
+  FsStartOptions o;
+  o.fill_quiet_ms = 3600000;  // the reads' own lazy fills wait: only the neighbours are fetched whole
+  vfs_.start_fs(o);
+  // One open file, as QEMU keeps its image open; no kernel read-ahead: each
+  // pread is one FUSE read of 4 KiB.
+  const fs::path file = vfs_.image("random@1");
+  UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  ASSERT_GE(fd.get(), 0) << file;
+  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
+  auto pread_at = [&](std::uint64_t off) {
+    std::vector<std::uint8_t> got(4096);
+    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+  };
+  auto wait_for_chunk_fetches = [&](int n) {
+    for (int i = 0; i < 500 && vfs_.status()["chunk_fetches"].get<int>() < n; ++i) std::this_thread::sleep_for(20ms);
+    return vfs_.status();
+  };
+  // A miss in chunk 3: its range now, chunks 4 and 2 fetched whole ahead.
+  pread_at(3 * kChunk + kChunk / 2);
+  auto s = wait_for_chunk_fetches(2);
+  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["neighbor_prefetches"], 2) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 2) << s.dump();
+  // A read of chunk 2 (not a sequential run: one near read) is a cache hit
+  // on a chunk fetched ahead: it counts as used and earns room for its own
+  // neighbours: chunk 1, and chunk 3, whose lazy fill is raised from its
+  // quiet wait to background.
+  pread_at(2 * kChunk + 100);
+  s = wait_for_chunk_fetches(4);
+  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
+  EXPECT_EQ(s["neighbor_used"], 1) << s.dump();
+  EXPECT_EQ(s["neighbor_prefetches"], 4) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 4) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 0) << s.dump();
+  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+}
+
 TEST_F(VigoFsReadTest, DroppedLazyFillsLoseNoRead) {
   FsStartOptions o;
+  o.neighbor_prefetch = false;  // only the reads' own fetches
   o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
   o.fill_queue = 1;           // a second queued fill drops the first
   vfs_.start_fs(o);
@@ -262,7 +305,9 @@ TEST_F(VigoFsReadTest, DroppedLazyFillsLoseNoRead) {
 }
 
 TEST_F(VigoFsReadTest, ALazyFillCachesTheChunkOnceReadsPause) {
-  vfs_.start_fs();
+  FsStartOptions o;
+  o.neighbor_prefetch = false;  // only the read's own fill
+  vfs_.start_fs(o);
   const std::uint64_t off = 3 * kChunk + 1000;
   const std::vector<std::uint8_t> want(random_.begin() + off, random_.begin() + off + 5000);
   EXPECT_EQ(read_range(vfs_.image("random@1"), off, 5000), want);

@@ -226,6 +226,11 @@ void Fetcher::prefetch(const ChunkRef& ref) {
   join_whole(ref, nullptr, ConnectionPool::Priority::kBackground);  // or raises a lazy fill under way
 }
 
+void Fetcher::prefetch_neighbor(const ChunkRef& ref) {
+  neighbor_prefetches_ += 1;
+  prefetch(ref);
+}
+
 bool Fetcher::warm(const ChunkRef& ref, ChunkCallback done) {
   if (!whole_.in_flight(ref.hash) && cache_.contains(ref.hash)) return false;
   fetch(ref, std::move(done), ConnectionPool::Priority::kBackground);
@@ -245,6 +250,8 @@ FetcherStats Fetcher::stats() const {
   s.in_flight = whole_.size();
   s.fills = fills_;
   s.joined = joined_;
+  s.neighbor_prefetches = neighbor_prefetches_;
+  s.neighbor_used = neighbor_used_;
   return s;
 }
 

@@ -187,6 +187,20 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     cached.push_back(fetcher_->cached(m.chunks[s.index]));
     all_cached = all_cached && cached.back().has_value();
   }
+  // Neighbours to fetch ahead, chosen now (f may be released once the
+  // read is answered) and asked for after the read's own requests, which
+  // go first on the connections.
+  std::vector<std::uint32_t> neighbors;
+  if (!sequential && options_.neighbor_prefetch) {
+    std::vector<bool> missed;
+    missed.reserve(cached.size());
+    for (const auto& c : cached) missed.push_back(!c.has_value());
+    neighbors = choose_neighbors(f, slices.front().index, missed);
+  }
+  const std::shared_ptr<const Manifest> manifest = f.manifest;
+  const auto fetch_neighbors = [&] {
+    for (const std::uint32_t j : neighbors) fetcher_->prefetch_neighbor(manifest->chunks[j]);
+  };
   const std::uint64_t total = slices.back().buffer_offset + slices.back().length;
   if (all_cached) {
     // Straight from the chunk files into one buffer, then one reply (not
@@ -209,6 +223,7 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
       }
     }
     fuse_reply_buf(req, reinterpret_cast<const char*>(reply.get()), total);
+    fetch_neighbors();
     return;
   }
   auto op = std::make_shared<ReadOp>(req, total, slices.size());
@@ -221,6 +236,25 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
                           [op, at = s.buffer_offset](Outcome o) { op->deliver(at, o); });
     }
   }
+  fetch_neighbors();
+}
+
+std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed) {
+  const Manifest& m = *f.manifest;
+  const auto count = static_cast<std::uint32_t>(m.chunks.size());
+  const auto cached = [&](std::uint32_t j) { return cache_.contains(m.chunks[j].hash); };
+  std::vector<std::uint32_t> fetch;
+  std::size_t used = 0;
+  {
+    std::lock_guard lock{f.mu};
+    for (std::size_t k = 0; k < missed.size(); ++k) {
+      auto d = f.neighbors.on_read(static_cast<std::uint32_t>(first + k), count, missed[k], cached);
+      used += d.used ? 1 : 0;
+      fetch.insert(fetch.end(), d.fetch.begin(), d.fetch.end());
+    }
+  }
+  for (std::size_t k = 0; k < used; ++k) fetcher_->neighbor_used();
+  return fetch;
 }
 
 bool ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "vigo/common/error.h"
+#include "vigo/vfs/neighbor_prefetch.h"
 #include "vigo/vfs/proxy_fs.h"
 
 namespace vigo::vfs {
@@ -31,6 +32,7 @@ struct ProxyFs::OpenFile {
   std::uint64_t next_offset = 0;            // GUARDED_BY(mu): where a sequential read goes next
   int near_reads = 0;                       // GUARDED_BY(mu): reads in a row that started near next_offset
   std::int64_t prefetched_through = -1;     // GUARDED_BY(mu): last chunk read-ahead asked for
+  NeighborPrefetch neighbors;               // GUARDED_BY(mu): chunks fetched ahead next to random reads
 
   // kDirectory: appends one readdir record (fuse_add_direntry) to text.
   void add_dirent(fuse_req_t req, const std::string& name, std::uint64_t entry_ino, mode_t type) {

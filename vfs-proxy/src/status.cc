@@ -19,6 +19,8 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["chunks_in_flight"] = f.in_flight;
   j["fills"] = f.fills;
   j["joined_fetches"] = f.joined;
+  j["neighbor_prefetches"] = f.neighbor_prefetches;
+  j["neighbor_used"] = f.neighbor_used;
   j["connections_up"] = p.connections_up;
   j["connects"] = p.connects;
   j["reconnects"] = p.reconnects;

@@ -22,8 +22,9 @@
 //         queues behind whole chunks. Range bytes are never cached: only
 //         a whole chunk can be verified against its hash.
 //   - prefetch(): fetch() in the background if the chunk is not cached
-//     (sequential read-ahead); a lazy fill of it already queued is raised
-//     to background.
+//     (sequential read-ahead, and the neighbours of random reads:
+//     prefetch_neighbor); a lazy fill of it already queued is raised to
+//     background.
 #pragma once
 
 #include <atomic>
@@ -58,6 +59,8 @@ struct FetcherStats {
   std::uint64_t in_flight = 0;      // whole-chunk fetches under way (lazy fills queued included)
   std::uint64_t fills = 0;          // lazy fills asked for after a range read
   std::uint64_t joined = 0;         // misses that waited for a whole fetch under way
+  std::uint64_t neighbor_prefetches = 0;  // chunks fetched ahead next to random reads (NeighborPrefetch)
+  std::uint64_t neighbor_used = 0;        // of those, read since
 };
 
 class Fetcher {
@@ -84,6 +87,10 @@ class Fetcher {
   void read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, bool sequential,
                  ReadCallback done);
   void prefetch(const ChunkRef& ref);
+  // prefetch() of a chunk next to a random read (NeighborPrefetch), counted;
+  // neighbor_used() counts one that a read then touched.
+  void prefetch_neighbor(const ChunkRef& ref);
+  void neighbor_used() { neighbor_used_ += 1; }
   // Working-set prefetch: false if the chunk is cached (done is not
   // called); otherwise fetches it in the background, or joins the fetch
   // under way, and calls done when it is cached (or failed).
@@ -122,7 +129,7 @@ class Fetcher {
   std::mutex tickets_mu_;
   std::unordered_map<ChunkHash, Ticket, HashKey> tickets_;  // GUARDED_BY(tickets_mu_): whole fetches queued or running
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, fetches_{0}, range_fetches_{0}, chunk_fetches_{0},
-      bytes_fetched_{0}, fetch_ns_{0}, errors_{0}, fills_{0}, joined_{0};
+      bytes_fetched_{0}, fetch_ns_{0}, errors_{0}, fills_{0}, joined_{0}, neighbor_prefetches_{0}, neighbor_used_{0};
 };
 
 }  // namespace vigo::vfs

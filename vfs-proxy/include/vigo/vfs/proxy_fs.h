@@ -38,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vigo/common/manifest.h"
 #include "vigo/common/wire_messages.h"
@@ -55,6 +56,7 @@ struct FsOptions {
   bool allow_other = false;
   std::uint32_t max_read = 1u << 20;  // largest read the kernel sends (and read-ahead window)
   std::uint32_t readahead_chunks = 4;
+  bool neighbor_prefetch = true;  // fetch the chunks next to random reads ahead (NeighborPrefetch)
   std::uint32_t max_background = 64;
   // The kernel's read-ahead for the mount (/sys/class/bdi/<dev>/read_ahead_kb):
   // it caps the size of the kernel's FUSE reads (default 128 KiB). 0: leave it.
@@ -109,6 +111,10 @@ class ProxyFs {
   // Whether the read continues the file's sequential run; if so, prefetches
   // the next readahead_chunks chunks.
   bool read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
+  // A non-sequential read touched chunks first, first + 1, ...; missed[k]:
+  // chunk first + k was not cached. The neighbours NeighborPrefetch picks
+  // to fetch ahead (the caller asks for them).
+  std::vector<std::uint32_t> choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
   // Once the kernel has processed INIT (before it sends any other request),
   // raises the mount's read-ahead to kernel_readahead_kb.
