@@ -73,6 +73,23 @@ TEST(NeighborPrefetchTest, ReadNeighboursEarnMoreAndARegionIsCoveredOnce) {
   EXPECT_LE(wasted, 2u);
 }
 
+TEST(NeighborPrefetchTest, ANeighbourReadOnlyLongAfterCountsAsWasted) {
+  // Many random reads over a small image: every neighbour is read some
+  // time, but not soon; that earns nothing.
+  NeighborPrefetch n;
+  std::mt19937 gen{11};
+  std::size_t asked = 0;
+  std::set<std::uint32_t> cached;
+  for (int i = 0; i < 2000; ++i) {
+    const std::uint32_t c = gen() % 1024;
+    const bool hit = cached.contains(c);
+    cached.insert(c);
+    asked += n.on_read(c, 1024, !hit, [&](std::uint32_t j) { return cached.contains(j); }).fetch.size();
+  }
+  EXPECT_LE(asked, 4u);
+  EXPECT_GE(n.wasted(), 2u);
+}
+
 TEST(NeighborPrefetchTest, AChunkReadAfterItWasAskedForCountsOnce) {
   NeighborPrefetch n;
   (void)n.on_read(10, 100, true, kNothingCached);  // asks 11 and 9

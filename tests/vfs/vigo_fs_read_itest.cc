@@ -64,6 +64,22 @@ class VigoFsReadTest : public ::testing::Test {
     }
   }
 
+  // One open image file with no kernel read-ahead: each pread of it is one
+  // FUSE read of its size.
+  UniqueFd open_for_random_reads(const std::string& image) {
+    const fs::path file = vfs_.image(image);
+    UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+    EXPECT_GE(fd.get(), 0) << file;
+    EXPECT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
+    return fd;
+  }
+  // 4 KiB at off of the `random` image, compared with the source.
+  void expect_pread_4k(const UniqueFd& fd, std::uint64_t off) {
+    std::vector<std::uint8_t> got(4096);
+    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+  }
+
   VfsFixture vfs_;
   std::vector<std::uint8_t> random_, text_;
 };
@@ -212,16 +228,8 @@ TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
   o.neighbor_prefetch = false;  // only the reads' own fetches
   o.fill_quiet_ms = 3600000;  // no lazy fill runs during this test
   vfs_.start_fs(o);
-  // One open file, no kernel read-ahead: each pread is one FUSE read of 4 KiB.
-  const fs::path file = vfs_.image("random@1");
-  UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  ASSERT_GE(fd.get(), 0) << file;
-  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
-  auto pread_at = [&](std::uint64_t off) {
-    std::vector<std::uint8_t> got(4096);
-    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
-  };
+  const UniqueFd fd = open_for_random_reads("random@1");
+  auto pread_at = [&](std::uint64_t off) { expect_pread_4k(fd, off); };
   // A random read, then one that lands near where it ended (a random reader
   // does that now and then): both take just their range.
   const std::uint64_t first = 2 * kChunk + kChunk / 4;
@@ -243,17 +251,8 @@ TEST_F(VigoFsReadTest, ARandomReadFetchesItsNeighboursAheadAndAReadOfOneEarnsMor
   FsStartOptions o;
   o.fill_quiet_ms = 3600000;  // the reads' own lazy fills wait: only the neighbours are fetched whole
   vfs_.start_fs(o);
-  // One open file, as QEMU keeps its image open; no kernel read-ahead: each
-  // pread is one FUSE read of 4 KiB.
-  const fs::path file = vfs_.image("random@1");
-  UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  ASSERT_GE(fd.get(), 0) << file;
-  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
-  auto pread_at = [&](std::uint64_t off) {
-    std::vector<std::uint8_t> got(4096);
-    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
-  };
+  const UniqueFd fd = open_for_random_reads("random@1");  // one open file, as QEMU keeps its image open
+  auto pread_at = [&](std::uint64_t off) { expect_pread_4k(fd, off); };
   auto wait_for_chunk_fetches = [&](int n) {
     for (int i = 0; i < 500 && vfs_.status()["chunk_fetches"].get<int>() < n; ++i) std::this_thread::sleep_for(20ms);
     return vfs_.status();

@@ -149,6 +149,12 @@ void ProxyFs::reply_open(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<con
   auto f = std::make_unique<OpenFile>();
   f->kind = OpenFile::Kind::kImage;
   f->working_set = working_sets_->opened(m);
+  {
+    std::lock_guard lock{neighbors_mu_};
+    auto& n = neighbors_[m->name + "@" + std::to_string(m->version)];
+    if (!n) n = std::make_shared<SharedNeighborPrefetch>();
+    f->neighbors = n;
+  }
   f->manifest = std::move(m);
   fi->fh = reinterpret_cast<std::uint64_t>(f.release());
   // A version never changes: keep the kernel's page cache across opens. The
@@ -246,9 +252,9 @@ std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t fi
   std::vector<std::uint32_t> fetch;
   std::size_t used = 0;
   {
-    std::lock_guard lock{f.mu};
+    std::lock_guard lock{f.neighbors->mu};
     for (std::size_t k = 0; k < missed.size(); ++k) {
-      auto d = f.neighbors.on_read(static_cast<std::uint32_t>(first + k), count, missed[k], cached);
+      auto d = f.neighbors->state.on_read(static_cast<std::uint32_t>(first + k), count, missed[k], cached);
       used += d.used ? 1 : 0;
       fetch.insert(fetch.end(), d.fetch.begin(), d.fetch.end());
     }

@@ -32,7 +32,7 @@ struct ProxyFs::OpenFile {
   std::uint64_t next_offset = 0;            // GUARDED_BY(mu): where a sequential read goes next
   int near_reads = 0;                       // GUARDED_BY(mu): reads in a row that started near next_offset
   std::int64_t prefetched_through = -1;     // GUARDED_BY(mu): last chunk read-ahead asked for
-  NeighborPrefetch neighbors;               // GUARDED_BY(mu): chunks fetched ahead next to random reads
+  std::shared_ptr<SharedNeighborPrefetch> neighbors;  // kImage: its version's, shared by every open file of it
 
   // kDirectory: appends one readdir record (fuse_add_direntry) to text.
   void add_dirent(fuse_req_t req, const std::string& name, std::uint64_t entry_ino, mode_t type) {

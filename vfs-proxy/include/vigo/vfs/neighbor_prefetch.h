@@ -14,20 +14,28 @@
 //     neighbours i + 1 and i - 1 are returned to be fetched (those in
 //     range, not reported available, not already asked for), as far as the
 //     budget allows; a plain hit returns nothing.
-//   - The budget: chunks asked for and not read yet stay below
-//     kStartBudget + 2 x used, and never above kMaxPending. A reader whose
-//     neighbours go unread (random reads over a whole image) gets
-//     kStartBudget chunks fetched for nothing, then no more; one whose
-//     neighbours are read earns room as it goes.
+//   - A chunk asked for counts as used only if a read touches it within
+//     the next kWindow calls; after that it counts as wasted. (Random
+//     reads over a whole image touch a chunk's neighbour sooner or later
+//     by chance; a boot touches it soon.)
+//   - The budget: chunks asked for and not yet used or wasted stay below
+//     kStartBudget + 2 x used - wasted, and never above kMaxPending. A
+//     reader whose neighbours go unread gets kStartBudget chunks fetched
+//     for nothing, then no more; one whose neighbours are read earns room
+//     as it goes.
 //   - available(j) tells whether chunk j is cached already; such chunks
 //     are not asked for. (One being fetched is: asking raises a lazy fill
 //     of it to background priority.)
-// Not thread-safe: the caller holds the open file's lock.
+//   - One state per image version, shared by every open file of it
+//     (SharedNeighborPrefetch): 16 random readers of one image, each with
+//     its own descriptor, get one start budget between them, not 16.
+// Not thread-safe: SharedNeighborPrefetch adds the lock.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <unordered_set>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace vigo::vfs {
@@ -36,6 +44,7 @@ class NeighborPrefetch {
  public:
   static constexpr std::size_t kStartBudget = 2;
   static constexpr std::size_t kMaxPending = 16;
+  static constexpr std::uint64_t kWindow = 32;
 
   struct Decision {
     bool used = false;                // the chunk was asked for here and is now read
@@ -48,10 +57,18 @@ class NeighborPrefetch {
 
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
   [[nodiscard]] std::uint64_t used() const { return used_; }
+  [[nodiscard]] std::uint64_t wasted() const { return wasted_; }
 
  private:
-  std::unordered_set<std::uint32_t> pending_;  // asked for, not read yet
+  std::unordered_map<std::uint32_t, std::uint64_t> pending_;  // asked for, not read yet: when (calls_)
+  std::uint64_t calls_ = 0;
   std::uint64_t used_ = 0;
+  std::uint64_t wasted_ = 0;
+};
+
+struct SharedNeighborPrefetch {
+  std::mutex mu;
+  NeighborPrefetch state;  // GUARDED_BY(mu)
 };
 
 }  // namespace vigo::vfs

@@ -47,6 +47,7 @@
 #include "vigo/vfs/data_inodes.h"
 #include "vigo/vfs/fetcher.h"
 #include "vigo/vfs/image_tree.h"
+#include "vigo/vfs/neighbor_prefetch.h"
 #include "vigo/vfs/working_set.h"
 
 namespace vigo::vfs {
@@ -154,6 +155,8 @@ class ProxyFs {
   std::atomic<bool> readahead_set_{false};
   std::mutex manifests_mu_;
   std::map<std::string, std::shared_ptr<const Manifest>> manifests_;  // GUARDED_BY(manifests_mu_), "name@v"
+  std::mutex neighbors_mu_;
+  std::map<std::string, std::shared_ptr<SharedNeighborPrefetch>> neighbors_;  // GUARDED_BY(neighbors_mu_), "name@v"
 };
 
 }  // namespace vigo::vfs
