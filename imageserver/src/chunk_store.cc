@@ -212,8 +212,8 @@ std::vector<std::uint8_t> ChunkStore::read_range(const ChunkHash& hash, std::uin
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM);
   // The range (where a raw chunk keeps it) is asked of the disk now, so
   // that its read overlaps the header's instead of waiting behind it: a
-  // cold range read costs one disk round trip, not two (bench/imageserver
-  // range-reads). For a compressed chunk these are a few KiB of the file
+  // cold range read costs one disk round trip, not two
+  // (vigo-bench-range-reads). For a compressed chunk these are a few KiB of the file
   // the general path then reads whole anyway.
   if (options_.overlap_range_reads && offset < kMaxChunkSize) {
     (void)::posix_fadvise(fd.get(), static_cast<off_t>(kHeaderBytes + offset), length, POSIX_FADV_WILLNEED);

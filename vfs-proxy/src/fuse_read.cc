@@ -259,7 +259,7 @@ std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t fi
       fetch.insert(fetch.end(), d.fetch.begin(), d.fetch.end());
     }
   }
-  for (std::size_t k = 0; k < used; ++k) fetcher_->neighbor_used();
+  if (used > 0) fetcher_->neighbor_used(used);
   return fetch;
 }
 

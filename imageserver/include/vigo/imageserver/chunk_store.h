@@ -58,7 +58,7 @@ struct ChunkStoreOptions {
   double min_saving = 0.10;             // store compressed only if it saves >= 10%
   std::size_t cache_bytes = 64u << 20;  // verified raw chunks kept in memory
   // read_range asks the disk for the range while it reads the header
-  // (off only to measure what that saves: bench/imageserver range-reads).
+  // (off only to measure what that saves: vigo-bench-range-reads).
   bool overlap_range_reads = true;
 };
 

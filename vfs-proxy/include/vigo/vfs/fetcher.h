@@ -88,9 +88,9 @@ class Fetcher {
                  ReadCallback done);
   void prefetch(const ChunkRef& ref);
   // prefetch() of a chunk next to a random read (NeighborPrefetch), counted;
-  // neighbor_used() counts one that a read then touched.
+  // neighbor_used(n) counts n of them that reads then touched.
   void prefetch_neighbor(const ChunkRef& ref);
-  void neighbor_used() { neighbor_used_ += 1; }
+  void neighbor_used(std::uint64_t n) { neighbor_used_ += n; }
   // Working-set prefetch: false if the chunk is cached (done is not
   // called); otherwise fetches it in the background, or joins the fetch
   // under way, and calls done when it is cached (or failed).

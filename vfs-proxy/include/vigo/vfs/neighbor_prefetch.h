@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // NeighborPrefetch: which chunks next to a random read of an image to fetch
-// ahead, for one open image. Sequential reads have their own read-ahead
+// ahead, for one image version. Sequential reads have their own read-ahead
 // (ProxyFs::read_ahead); this is for reads that jump around inside a
 // region, as a booting guest's do: it reads its files in path order, and
 // the files lie next to each other in the image, so the chunks it touches
