@@ -70,6 +70,13 @@ TEST(VigodCrash, KilledMidInstantiationTheRestartedVigodLeavesNothingBehind) {
       std::this_thread::sleep_for(10ms);
     }
     ASSERT_EQ(seen, "starting");
+    // The state turns `starting` just before libvirt is asked to start the
+    // domain: wait for the domain itself, the boot still in progress.
+    while (domains().empty() && Clock::now() < deadline) {
+      seen = client.get("/v1/workspaces/" + std::to_string(id))["state"].get<std::string>();
+      ASSERT_EQ(seen, "starting") << "the VM left `starting` before its domain was listed";
+      std::this_thread::sleep_for(10ms);
+    }
   }
   ASSERT_EQ(domains().size(), 1u) << "the domain is started while the VM is starting";
   stack.kill_and_restart_vigod();
