@@ -247,35 +247,52 @@ TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
 }
 
-TEST_F(VigoFsReadTest, ARandomReadFetchesItsNeighboursAheadAndAReadOfOneEarnsMore) {
+TEST_F(VigoFsReadTest, ClusteredRandomReadsFetchTheirNeighboursAheadAndSpreadOnesDoNot) {
+  const auto wide = random_bytes_for_test(24 * kChunk, 3);
+  vfs_.publish("wide", wide);
   FsStartOptions o;
   o.fill_quiet_ms = 3600000;  // the reads' own lazy fills wait: only the neighbours are fetched whole
   vfs_.start_fs(o);
-  const UniqueFd fd = open_for_random_reads("random@1");  // one open file, as QEMU keeps its image open
-  auto pread_at = [&](std::uint64_t off) { expect_pread_4k(fd, off); };
+  const fs::path file = vfs_.image("wide@1");
+  const UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};  // one open file, as QEMU keeps its image open
+  ASSERT_GE(fd.get(), 0) << file;
+  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
+  auto pread_in = [&](std::uint64_t chunk) {
+    const std::uint64_t off = chunk * kChunk + kChunk / 2;
+    std::vector<std::uint8_t> got(4096);
+    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), wide.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+  };
   auto wait_for_chunk_fetches = [&](int n) {
     for (int i = 0; i < 500 && vfs_.status()["chunk_fetches"].get<int>() < n; ++i) std::this_thread::sleep_for(20ms);
     return vfs_.status();
   };
-  // A miss in chunk 3: its range now, chunks 4 and 2 fetched whole ahead.
-  pread_at(3 * kChunk + kChunk / 2);
-  auto s = wait_for_chunk_fetches(2);
-  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
-  EXPECT_EQ(s["neighbor_prefetches"], 2) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 2) << s.dump();
-  // A read of chunk 2 (not a sequential run: one near read) is a cache hit
-  // on a chunk fetched ahead: it counts as used and earns room for its own
-  // neighbours: chunk 1, and chunk 3, whose lazy fill is raised from its
-  // quiet wait to background.
-  pread_at(2 * kChunk + 100);
-  s = wait_for_chunk_fetches(4);
-  EXPECT_EQ(s["range_fetches"], 1) << s.dump();
-  EXPECT_EQ(s["neighbor_used"], 1) << s.dump();
+  // Misses in chunks 20 and 10 (far from each other), 12 (near 10: 1 of 3
+  // near, too few to judge): each takes just its range.
+  for (const std::uint64_t chunk : {20, 10, 12}) pread_in(chunk);
+  auto s = vfs_.status();
+  EXPECT_EQ(s["range_fetches"], 3) << s.dump();
+  EXPECT_EQ(s["neighbor_prefetches"], 0) << s.dump();
+  // A miss in chunk 8, near 10: 2 of 4 near, the reads cluster. Its own
+  // fill goes in the background at once (not lazily), and chunks 9, 7, 10
+  // and 6 are fetched whole ahead (10's lazy fill raised from its quiet
+  // wait).
+  pread_in(8);
+  s = wait_for_chunk_fetches(5);
+  EXPECT_EQ(s["range_fetches"], 4) << s.dump();
   EXPECT_EQ(s["neighbor_prefetches"], 4) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 4) << s.dump();
-  EXPECT_EQ(s["chunks_in_flight"], 0) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 5) << s.dump();
+  // A read of chunk 7 is a cache hit on a chunk fetched ahead: used, and
+  // its one neighbour not yet cached or asked for is: 5.
+  pread_in(7);
+  s = wait_for_chunk_fetches(6);
+  EXPECT_EQ(s["range_fetches"], 4) << s.dump();
+  EXPECT_EQ(s["neighbor_used"], 1) << s.dump();
+  EXPECT_EQ(s["neighbor_prefetches"], 5) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 2) << s.dump();  // the lazy fills of 20 and 12, still waiting
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
-  EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
+  EXPECT_EQ(read_range(vfs_.image("wide"), 0, wide.size()), wide);
 }
 
 TEST_F(VigoFsReadTest, DroppedLazyFillsLoseNoRead) {

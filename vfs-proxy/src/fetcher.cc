@@ -160,7 +160,7 @@ std::optional<ChunkCache::Handle> Fetcher::cached(const ChunkRef& ref) {
   return h;
 }
 
-void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, bool sequential,
+void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadPattern pattern,
                         ReadCallback done) {
   if (static_cast<std::uint64_t>(offset) + length > ref.raw_length) {
     done(Outcome{{}, Error{ErrorCode::kInvalidArgument, "read past the end of a chunk"}});
@@ -183,13 +183,16 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
     auto it = tickets_.find(ref.hash);
     whole_on_its_way = it == tickets_.end() || it->second.priority != ConnectionPool::Priority::kIdle;
   }
-  if (whole_on_its_way || sequential || static_cast<std::uint64_t>(length) * 2 > ref.raw_length) {
+  if (whole_on_its_way || pattern == ReadPattern::kSequential ||
+      static_cast<std::uint64_t>(length) * 2 > ref.raw_length) {
     if (whole_on_its_way) joined_ += 1;
     join_whole(ref, std::move(slice), ConnectionPool::Priority::kUrgent);
     return;
   }
   // Range first: this read gets just its bytes; the cache gets the chunk
-  // later, when the link is idle.
+  // later: when the link is idle, or right after the range if the reads
+  // cluster (a boot reads on in the same files, and every read of the
+  // chunk before the fill lands would pay another round trip).
   wire::GetChunk req;
   req.hash = ref.hash;
   req.mode = wire::ChunkMode::kRange;
@@ -218,7 +221,9 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
       // Quick: the reply is checked and handed to the read (a FUSE reply) on the reader thread.
       ConnectionPool::Routing{ConnectionPool::Priority::kUrgent, affinity_of(ref.hash), 0, true});
   fills_ += 1;
-  join_whole(ref, nullptr, ConnectionPool::Priority::kIdle);
+  join_whole(ref, nullptr,
+             pattern == ReadPattern::kClustered ? ConnectionPool::Priority::kBackground
+                                                : ConnectionPool::Priority::kIdle);
 }
 
 void Fetcher::prefetch(const ChunkRef& ref) {

@@ -197,11 +197,12 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
   // read is answered) and asked for after the read's own requests, which
   // go first on the connections.
   std::vector<std::uint32_t> neighbors;
+  bool clustered = false;
   if (!sequential && options_.neighbor_prefetch) {
     std::vector<bool> missed;
     missed.reserve(cached.size());
     for (const auto& c : cached) missed.push_back(!c.has_value());
-    neighbors = choose_neighbors(f, slices.front().index, missed);
+    neighbors = choose_neighbors(f, slices.front().index, missed, &clustered);
   }
   const std::shared_ptr<const Manifest> manifest = f.manifest;
   const auto fetch_neighbors = [&] {
@@ -232,20 +233,24 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     fetch_neighbors();
     return;
   }
+  const auto pattern = sequential  ? Fetcher::ReadPattern::kSequential
+                       : clustered ? Fetcher::ReadPattern::kClustered
+                                   : Fetcher::ReadPattern::kSpread;
   auto op = std::make_shared<ReadOp>(req, total, slices.size());
   for (std::size_t i = 0; i < slices.size(); ++i) {
     const auto& s = slices[i];
     if (cached[i]) {
       op->deliver_from(s.buffer_offset, *cached[i], s.chunk_offset, s.length);
     } else {
-      fetcher_->read_miss(m.chunks[s.index], s.chunk_offset, s.length, sequential,
+      fetcher_->read_miss(m.chunks[s.index], s.chunk_offset, s.length, pattern,
                           [op, at = s.buffer_offset](Outcome o) { op->deliver(at, o); });
     }
   }
   fetch_neighbors();
 }
 
-std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed) {
+std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed,
+                                                      bool* clustered) {
   const Manifest& m = *f.manifest;
   const auto count = static_cast<std::uint32_t>(m.chunks.size());
   const auto cached = [&](std::uint32_t j) { return cache_.contains(m.chunks[j].hash); };
@@ -258,6 +263,7 @@ std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t fi
       used += d.used ? 1 : 0;
       fetch.insert(fetch.end(), d.fetch.begin(), d.fetch.end());
     }
+    *clustered = f.neighbors->state.clustered();
   }
   if (used > 0) fetcher_->neighbor_used(used);
   return fetch;

@@ -16,11 +16,14 @@
 //       * the file is read sequentially, or the read is more than half a
 //         chunk: fetch the whole chunk (urgent) and wait;
 //       * otherwise (range first): GET_CHUNK mode range for just the bytes
-//         (urgent), and a lazy fill of the whole chunk at idle priority
-//         (ConnectionPool: only once no urgent request has run for a
-//         while, one per connection), so a burst of random reads never
-//         queues behind whole chunks. Range bytes are never cached: only
-//         a whole chunk can be verified against its hash.
+//         (urgent), and a fill of the whole chunk: for spread random reads
+//         a lazy one at idle priority (ConnectionPool: only once no urgent
+//         request has run for a while, one per connection), so a burst of
+//         random reads never queues behind whole chunks; for clustered
+//         reads (NeighborPrefetch) one at background priority, since the
+//         reads around will want the rest of the chunk soon (a lazy fill
+//         already queued is raised). Range bytes are never cached: only a
+//         whole chunk can be verified against its hash.
 //   - prefetch(): fetch() in the background if the chunk is not cached
 //     (sequential read-ahead, and the neighbours of random reads:
 //     prefetch_neighbor); a lazy fill of it already queued is raised to
@@ -81,10 +84,15 @@ class Fetcher {
              ConnectionPool::Priority priority = ConnectionPool::Priority::kUrgent);
   // The cached chunk (a hit is counted), or nullopt.
   std::optional<ChunkCache::Handle> cached(const ChunkRef& ref);
+  // How the file around a read is being read (ProxyFs decides).
+  enum class ReadPattern {
+    kSpread,      // random reads over the image: range first, lazy fill
+    kClustered,   // random reads within a region: range first, fill in the background
+    kSequential,  // a sequential run: the whole chunk, no range first
+  };
   // Bytes [offset, offset + length) of a chunk cached() did not have
-  // (offset + length <= raw_length); sequential: the file is being read
-  // sequentially (no range first).
-  void read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, bool sequential,
+  // (offset + length <= raw_length).
+  void read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t length, ReadPattern pattern,
                  ReadCallback done);
   void prefetch(const ChunkRef& ref);
   // prefetch() of a chunk next to a random read (NeighborPrefetch), counted;

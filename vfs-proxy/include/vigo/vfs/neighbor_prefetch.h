@@ -9,30 +9,35 @@
 //
 // Contract:
 //   - on_read(i, count, missed) is called for each chunk a non-sequential read
-//     touches. A chunk counts as *used* if it was asked for here and not
-//     read since. When the chunk missed the cache or was used, its
-//     neighbours i + 1 and i - 1 are returned to be fetched (those in
-//     range, not reported available, not already asked for), as far as the
-//     budget allows; a plain hit returns nothing.
-//   - A chunk asked for counts as used only if a read touches it within
-//     the next kWindow calls; after that it counts as wasted. (Random
-//     reads over a whole image touch a chunk's neighbour sooner or later
-//     by chance; a boot touches it soon.)
-//   - The budget: chunks asked for and not yet used or wasted stay below
-//     kStartBudget + 2 x used - wasted, and never above kMaxPending. A
-//     reader whose neighbours go unread gets kStartBudget chunks fetched
-//     for nothing, then no more; one whose neighbours are read earns room
-//     as it goes.
+//     touches. A call is an *event* when the chunk missed the cache or is
+//     *used* (asked for here and not read since); a plain hit is none and
+//     returns nothing. An event on a chunk among the last kRecent events'
+//     is a *repeat* (a range-first read misses until its chunk arrives
+//     whole) and does not count for locality.
+//   - Locality: an event is *near* when one of the last kRecent events was
+//     within kNear chunks of it. The reads are *clustered* while at least
+//     half of the last kHistory events (and at least kMinHistory of them)
+//     were near. Only then does an event ask for its neighbours
+//     i + 1, i - 1, ..., i + kReach, i - kReach (nearest first; those in
+//     range, not reported available, not already asked for). Uniform random
+//     reads over a 1 GiB image are near about one time in eight and so ask
+//     for nothing; a boot is near nearly every time. The decision needs no
+//     fetch to test it, so a reader that was random for a while and then
+//     turns clustered (or back) is judged on what it does now.
+//   - At most kMaxInFlight chunks asked for and not yet available at once.
+//   - A chunk asked for counts as used if a read touches it within the next
+//     kWindow events; after that it counts as wasted (for the status only).
 //   - available(j) tells whether chunk j is cached already; such chunks
 //     are not asked for. (One being fetched is: asking raises a lazy fill
 //     of it to background priority.)
 //   - One state per image version, shared by every open file of it
-//     (SharedNeighborPrefetch): 16 random readers of one image, each with
-//     its own descriptor, get one start budget between them, not 16.
+//     (SharedNeighborPrefetch): 16 random readers of one image are judged
+//     on their reads together.
 // Not thread-safe: SharedNeighborPrefetch adds the lock.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <unordered_map>
@@ -42,9 +47,13 @@ namespace vigo::vfs {
 
 class NeighborPrefetch {
  public:
-  static constexpr std::size_t kStartBudget = 2;
-  static constexpr std::size_t kMaxPending = 16;
-  static constexpr std::uint64_t kWindow = 32;
+  static constexpr std::uint32_t kReach = 2;        // chunks asked for on each side
+  static constexpr std::uint32_t kNear = 2;         // "near": within this many chunks
+  static constexpr std::size_t kRecent = 32;        // events a near one is looked for in
+  static constexpr std::size_t kHistory = 16;       // events judged for clustering
+  static constexpr std::size_t kMinHistory = 4;     // events needed before any judgement
+  static constexpr std::size_t kMaxInFlight = 16;   // asked for and not available yet
+  static constexpr std::uint64_t kWindow = 32;      // events within which a chunk asked for is used
 
   struct Decision {
     bool used = false;                // the chunk was asked for here and is now read
@@ -58,10 +67,16 @@ class NeighborPrefetch {
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
   [[nodiscard]] std::uint64_t used() const { return used_; }
   [[nodiscard]] std::uint64_t wasted() const { return wasted_; }
+  [[nodiscard]] bool clustered() const;
 
  private:
-  std::unordered_map<std::uint32_t, std::uint64_t> pending_;  // asked for, not read yet: when (calls_)
-  std::uint64_t calls_ = 0;
+  bool near_recent(std::uint32_t index) const;
+
+  std::unordered_map<std::uint32_t, std::uint64_t> pending_;  // asked for, not read yet: when (events_)
+  std::deque<std::uint32_t> recent_;  // the last kRecent events' chunks
+  std::deque<bool> history_;          // the last kHistory events: near or not
+  std::size_t near_in_history_ = 0;
+  std::uint64_t events_ = 0;
   std::uint64_t used_ = 0;
   std::uint64_t wasted_ = 0;
 };

@@ -114,8 +114,11 @@ class ProxyFs {
   bool read_ahead(OpenFile& f, std::uint64_t off, std::size_t size);
   // A non-sequential read touched chunks first, first + 1, ...; missed[k]:
   // chunk first + k was not cached. The neighbours NeighborPrefetch picks
-  // to fetch ahead (the caller asks for them).
-  std::vector<std::uint32_t> choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed);
+  // to fetch ahead (the caller asks for them); *clustered: whether the
+  // image's reads now cluster (the read's own misses are then filled in
+  // the background, not lazily).
+  std::vector<std::uint32_t> choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed,
+                                              bool* clustered);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);
   // Once the kernel has processed INIT (before it sends any other request),
   // raises the mount's read-ahead to kernel_readahead_kb.
