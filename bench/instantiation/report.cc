@@ -123,9 +123,23 @@ void target(std::ostringstream& t, const std::string& what, const std::string& m
   t << "| " << what << " | " << measured << " | " << (met ? "met" : "**missed**") << " |\n";
 }
 
+// Plots the ops that have a measured cell (a run of --ops boot has no
+// resume series: gnuplot refuses an all-NaN histogram); none: no plot.
 void plot(const Results& r, const fs::path& png) {
   const fs::path data = png.parent_path() / "instantiation.dat";
   const fs::path script = png.parent_path() / "instantiation.gp";
+  std::vector<std::string> series;
+  for (const auto& [op, column] : {std::pair{"boot", 2}, std::pair{"resume", 5}}) {
+    const bool measured = std::any_of(std::begin(kColumns), std::end(kColumns), [&, op = op](const auto& c) {
+      return cell(r, op, c.source, c.mode, r.seconds).has_value();
+    });
+    if (!measured) continue;
+    const std::string using_ =
+        "using " + std::to_string(column) + ":" + std::to_string(column + 1) + ":" + std::to_string(column + 2);
+    series.push_back((series.empty() ? "'" + data.string() + "' " + using_ + ":xtic(1)" : "'' " + using_) +
+                     " title '" + std::string{op} + "'");
+  }
+  if (series.empty()) return;
   {
     std::ofstream d{data};
     d << "# column boot_median boot_min boot_max resume_median resume_min resume_max\n";
@@ -150,7 +164,9 @@ void plot(const Results& r, const fs::path& png) {
     << "set ylabel 'seconds'\nset style data histogram\nset style histogram errorbars gap 1 lw 1\n"
     << "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset xtics rotate by -30 scale 0\n"
     << "set key top left\nset grid ytics\nset yrange [0:*]\n"
-    << "plot '" << data.string() << "' using 2:3:4:xtic(1) title 'boot', '' using 5:6:7 title 'resume'\n";
+    << "plot ";
+  for (std::size_t i = 0; i < series.size(); ++i) g << (i ? ", " : "") << series[i];
+  g << "\n";
   g.close();
   const RunResult res = run_command({"gnuplot", script.string()}, std::chrono::seconds{60});
   if (res.exit_code != 0) throw Error{ErrorCode::kInternal, "gnuplot failed: " + res.output};
