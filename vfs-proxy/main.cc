@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-working-sets", o.no_working_sets,
                "Neither record nor replay working-set profiles (prefetch of what a cold start reads)");
   app.add_flag("--no-neighbor-prefetch", o.no_neighbor_prefetch,
-               "Do not fetch the chunks next to random reads ahead (a boot's reads jump around inside a region)");
+               "Do not judge whether random reads cluster: no chunks next to them fetched ahead, every "
+               "range-first miss filled lazily (a boot's reads jump around inside a region)");
   app.add_option("--profile-idle-ms", o.profile_idle_ms, "A recording ends after this long without a new chunk")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}));
   app.add_option("--profile-window-ms", o.profile_window_ms, "A recording ends this long after the first read")
