@@ -124,8 +124,9 @@ void target(std::ostringstream& t, const std::string& what, const std::string& m
 }
 
 // Plots the ops that have a measured cell (a run of --ops boot has no
-// resume series: gnuplot refuses an all-NaN histogram); none: no plot.
-void plot(const Results& r, const fs::path& png) {
+// resume series: gnuplot refuses an all-NaN histogram); false if there is
+// none (no plot made).
+bool plot(const Results& r, const fs::path& png) {
   const fs::path data = png.parent_path() / "instantiation.dat";
   const fs::path script = png.parent_path() / "instantiation.gp";
   std::vector<std::string> series;
@@ -139,7 +140,7 @@ void plot(const Results& r, const fs::path& png) {
     series.push_back((series.empty() ? "'" + data.string() + "' " + using_ + ":xtic(1)" : "'' " + using_) +
                      " title '" + std::string{op} + "'");
   }
-  if (series.empty()) return;
+  if (series.empty()) return false;
   {
     std::ofstream d{data};
     d << "# column boot_median boot_min boot_max resume_median resume_min resume_max\n";
@@ -170,6 +171,7 @@ void plot(const Results& r, const fs::path& png) {
   g.close();
   const RunResult res = run_command({"gnuplot", script.string()}, std::chrono::seconds{60});
   if (res.exit_code != 0) throw Error{ErrorCode::kInternal, "gnuplot failed: " + res.output};
+  return true;
 }
 
 }  // namespace
@@ -316,8 +318,7 @@ std::string make_report(const ReportOptions& o) {
     }
   }
   if (!o.plot_png.empty()) {
-    plot(r, o.plot_png);
-    t << "\n![instantiation times](" << o.plot_png.filename().string() << ")\n";
+    if (plot(r, o.plot_png)) t << "\n![instantiation times](" << o.plot_png.filename().string() << ")\n";
   }
   return t.str();
 }

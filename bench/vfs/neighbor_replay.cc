@@ -48,7 +48,7 @@ Outcome replay(const std::vector<std::uint32_t>& order, std::uint32_t chunk_coun
     const bool miss = !cached.contains(i);
     o.misses += miss ? 1 : 0;
     cached.insert(i);
-    const auto d = n.on_read(i, chunk_count, miss, [&](std::uint32_t j) { return cached.contains(j); });
+    const auto d = n.on_read(i, {miss}, chunk_count, [&](std::uint32_t j) { return cached.contains(j); });
     for (const std::uint32_t j : d.fetch) {
       asked.insert(j);
       cached.insert(j);

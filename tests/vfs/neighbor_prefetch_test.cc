@@ -14,25 +14,39 @@ namespace {
 
 using Fetch = std::vector<std::uint32_t>;
 
-// Reads chunks as a guest would: a chunk not cached is a miss; what is
-// asked for arrives (is cached) before the next read.
+// Reads chunks as a guest would through vigo-fs: a chunk not cached is a
+// miss whose own fill lands after the next read (a range read answers it
+// first); what is asked for here lands before the next read.
 struct Reader {
   NeighborPrefetch n;
   std::set<std::uint32_t> cached, asked;
-  std::size_t misses = 0, asked_twice = 0;
+  std::vector<std::uint32_t> landing;  // misses whose fill lands after the next read
+  std::size_t misses = 0, asked_twice = 0, asked_while_filling = 0;
 
-  Fetch read(std::uint32_t i, std::uint32_t count) {
-    const bool miss = !cached.contains(i);
-    misses += miss ? 1 : 0;
-    cached.insert(i);
-    auto d = n.on_read(i, count, miss, [&](std::uint32_t j) { return cached.contains(j); });
+  Fetch read(std::uint32_t first, std::uint32_t count, std::uint32_t chunks = 1) {
+    std::vector<bool> missed;
+    std::vector<std::uint32_t> filling;
+    for (std::uint32_t c = first; c < first + chunks; ++c) {
+      missed.push_back(!cached.contains(c));
+      misses += missed.back() ? 1 : 0;
+      if (missed.back()) filling.push_back(c);
+    }
+    auto d = n.on_read(first, missed, count, [&](std::uint32_t j) { return cached.contains(j); });
     for (const std::uint32_t j : d.fetch) {
       asked_twice += asked.insert(j).second ? 0 : 1;
+      asked_while_filling += std::count(landing.begin(), landing.end(), j) + std::count(filling.begin(), filling.end(), j);
       cached.insert(j);
     }
+    cached.insert(landing.begin(), landing.end());
+    landing = filling;
     return d.fetch;
   }
 };
+
+NeighborPrefetch::Decision one(NeighborPrefetch& n, std::uint32_t i, std::uint32_t count, bool missed,
+                               bool available = false) {
+  return n.on_read(i, {missed}, count, [&](std::uint32_t) { return available; });
+}
 
 TEST(NeighborPrefetchTest, MissesFarApartAskForNothing) {
   Reader r;
@@ -44,23 +58,40 @@ TEST(NeighborPrefetchTest, ClusteredMissesAskForTwoOnEachSideNearestFirst) {
   Reader r;
   EXPECT_TRUE(r.read(100, 1000).empty());  // far from anything before it
   EXPECT_TRUE(r.read(20, 1000).empty());   // far
-  EXPECT_TRUE(r.read(22, 1000).empty());   // near 20, but 1 of 3 events
-  EXPECT_EQ(r.read(18, 1000), (Fetch{19, 17, 16}));  // near 20: 2 of 4 (20 is cached)
+  EXPECT_TRUE(r.read(22, 1000).empty());   // near 20, but 3 events are too few to judge
+  // Near 20: 2 of 4. 20 and 22 are recent (their reads fill them).
+  EXPECT_EQ(r.read(18, 1000), (Fetch{19, 17, 16}));
   EXPECT_TRUE(r.n.clustered());
   EXPECT_TRUE(r.read(60, 1000).empty());  // far: 2 of 5
   EXPECT_FALSE(r.n.clustered());
-  // A plain hit of a chunk not asked for is no event.
-  EXPECT_TRUE(r.n.on_read(100, 1000, false, [](std::uint32_t) { return true; }).fetch.empty());
+  // A read of cached chunks not asked for is no event.
+  EXPECT_TRUE(one(r.n, 100, 1000, false, true).fetch.empty());
+  EXPECT_EQ(r.asked_while_filling, 0u);
+}
+
+TEST(NeighborPrefetchTest, AReadOfTwoChunksIsOneEventAndItsOwnChunksAreNeverAsked) {
+  // Reads across a chunk boundary, spread over the image: the second chunk
+  // of a read is not near the first (one event, judged as a whole).
+  Reader r;
+  std::mt19937 gen{13};
+  for (int i = 0; i < 500; ++i) (void)r.read(static_cast<std::uint32_t>(gen() % 99999), 100000, 2);
+  EXPECT_TRUE(r.asked.empty());
+  EXPECT_FALSE(r.n.clustered());
+  // Clustered two-chunk reads ask for what lies beyond the pair.
+  Reader c;
+  for (const std::uint32_t i : {500u, 100u, 103u}) (void)c.read(i, 1000, 2);  // 103 near 101
+  EXPECT_EQ(c.read(97, 1000, 2), (Fetch{99, 96, 95}));  // near 100; 100 recent
+  EXPECT_EQ(c.asked_while_filling, 0u);
 }
 
 TEST(NeighborPrefetchTest, TheImageEndsAndCachedChunksAreNotAskedFor) {
   Reader r;
   r.cached = {3};
   for (const std::uint32_t i : {0u, 5u, 1u}) (void)r.read(i, 6);  // 5 far from 0; 1 near 0
-  EXPECT_EQ(r.read(4, 6), (Fetch{2}));  // near 5: 2 of 4; 5 and 3 cached, 6 past the end
+  EXPECT_EQ(r.read(4, 6), (Fetch{2}));  // near 5: 2 of 4; 5 recent, 3 cached, 6 past the end
   Reader low;
-  for (const std::uint32_t i : {10u, 3u, 1u}) (void)low.read(i, 20);
-  EXPECT_EQ(low.read(0, 20), (Fetch{2}));  // near 1: 1 cached, -1 and -2 before the start
+  for (const std::uint32_t i : {10u, 4u, 2u}) (void)low.read(i, 20);
+  EXPECT_EQ(low.read(1, 20), (Fetch{0, 3}));  // near 2: 2 is recent, then 0 and 3; -1 is before the start
 }
 
 TEST(NeighborPrefetchTest, UniformRandomReadsAskForAlmostNothing) {
@@ -87,6 +118,7 @@ TEST(NeighborPrefetchTest, ARegionReadInRandomOrderIsCoveredOnce) {
   EXPECT_LE(r.misses, 40u);
   EXPECT_GE(r.n.used(), 20u);
   EXPECT_EQ(r.asked_twice, 0u);
+  EXPECT_EQ(r.asked_while_filling, 0u);
   // Fetched for nothing: at most the chunks just outside the region.
   std::size_t outside = 0;
   for (const std::uint32_t j : r.asked) outside += (j < 200 || j >= 264) ? 1 : 0;
@@ -95,7 +127,7 @@ TEST(NeighborPrefetchTest, ARegionReadInRandomOrderIsCoveredOnce) {
 
 TEST(NeighborPrefetchTest, AReaderThatTurnsClusteredIsServedAtOnce) {
   // Spread reads first (nothing asked for), then a region: judged on what
-  // it does now, not on a budget its random phase used up.
+  // it does now, not on a budget its spread phase used up.
   Reader r;
   std::mt19937 gen{5};
   for (int i = 0; i < 500; ++i) (void)r.read(static_cast<std::uint32_t>(gen() % 100000), 100000);
@@ -115,22 +147,20 @@ TEST(NeighborPrefetchTest, RepeatedMissesOfOneChunkDoNotCount) {
   // A range-first read misses until its chunk arrives whole: many misses of
   // one chunk neither make nor break a cluster.
   NeighborPrefetch n;
-  const auto none = [](std::uint32_t) { return false; };
-  for (int k = 0; k < 10; ++k) EXPECT_TRUE(n.on_read(500, 1000, true, none).fetch.empty());
+  for (int k = 0; k < 10; ++k) EXPECT_TRUE(one(n, 500, 1000, true).fetch.empty());
   EXPECT_FALSE(n.clustered());
-  for (const std::uint32_t i : {10u, 12u, 14u}) (void)n.on_read(i, 1000, true, none);
+  for (const std::uint32_t i : {10u, 12u, 14u}) (void)one(n, i, 1000, true);
   EXPECT_TRUE(n.clustered());  // 500 far, 10 far, 12 near, 14 near
-  for (int k = 0; k < 40; ++k) (void)n.on_read(14, 1000, true, none);
+  for (int k = 0; k < 40; ++k) (void)one(n, 14, 1000, true);
   EXPECT_TRUE(n.clustered());
 }
 
 TEST(NeighborPrefetchTest, AtMostSixteenInFlight) {
   // Nothing asked for ever arrives: the asking stops at kMaxInFlight.
   NeighborPrefetch n;
-  const auto none = [](std::uint32_t) { return false; };
   std::size_t most = 0;
   for (std::uint32_t i = 0; i < 40; ++i) {
-    (void)n.on_read(100 + 2 * i, 1000, true, none);
+    (void)one(n, 100 + 2 * i, 1000, true);  // near the one before; the odd chunks between are never read
     EXPECT_LE(n.pending(), NeighborPrefetch::kMaxInFlight);
     most = std::max(most, n.pending());
   }
@@ -141,10 +171,10 @@ TEST(NeighborPrefetchTest, AChunkReadAfterItWasAskedForCountsOnceAndLateReadsAsW
   Reader r;
   for (const std::uint32_t i : {100u, 20u, 22u}) (void)r.read(i, 1000);
   EXPECT_EQ(r.read(18, 1000), (Fetch{19, 17, 16}));
-  auto d = r.n.on_read(19, 1000, false, [](std::uint32_t) { return true; });
-  EXPECT_TRUE(d.used);
-  d = r.n.on_read(19, 1000, false, [](std::uint32_t) { return true; });
-  EXPECT_FALSE(d.used);
+  auto d = one(r.n, 19, 1000, false, true);
+  EXPECT_EQ(d.used, 1u);
+  d = one(r.n, 19, 1000, false, true);
+  EXPECT_EQ(d.used, 0u);
   EXPECT_TRUE(d.fetch.empty());
   EXPECT_EQ(r.n.used(), 1u);
   // 17 and 16 go unread for kWindow events: wasted.

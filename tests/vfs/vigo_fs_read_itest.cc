@@ -251,7 +251,7 @@ TEST_F(VigoFsReadTest, ClusteredRandomReadsFetchTheirNeighboursAheadAndSpreadOne
   const auto wide = random_bytes_for_test(24 * kChunk, 3);
   vfs_.publish("wide", wide);
   FsStartOptions o;
-  o.fill_quiet_ms = 3600000;  // the reads' own lazy fills wait: only the neighbours are fetched whole
+  o.fill_quiet_ms = 3600000;  // lazy fills (of spread reads) wait: only background fills and neighbours run
   vfs_.start_fs(o);
   const fs::path file = vfs_.image("wide@1");
   const UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};  // one open file, as QEMU keeps its image open
@@ -263,34 +263,43 @@ TEST_F(VigoFsReadTest, ClusteredRandomReadsFetchTheirNeighboursAheadAndSpreadOne
     ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
     EXPECT_TRUE(std::equal(got.begin(), got.end(), wide.begin() + static_cast<std::ptrdiff_t>(off))) << off;
   };
-  auto wait_for_chunk_fetches = [&](int n) {
-    for (int i = 0; i < 500 && vfs_.status()["chunk_fetches"].get<int>() < n; ++i) std::this_thread::sleep_for(20ms);
+  // Until n whole chunks are cached and `waiting` fills are still queued.
+  auto wait_for_chunk_fetches = [&](int n, int waiting) {
+    for (int i = 0; i < 500; ++i) {
+      const auto s = vfs_.status();
+      if (s["chunk_fetches"].get<int>() >= n && s["chunks_in_flight"].get<int>() == waiting) return s;
+      std::this_thread::sleep_for(20ms);
+    }
     return vfs_.status();
   };
-  // Misses in chunks 20 and 10 (far from each other), 12 (near 10: 1 of 3
-  // near, too few to judge): each takes just its range.
-  for (const std::uint64_t chunk : {20, 10, 12}) pread_in(chunk);
+  // Misses in chunks 20, 10, 15 and 5, each far from the others: spread
+  // reads. Each takes just its range, and its fill waits.
+  for (const std::uint64_t chunk : {20, 10, 15, 5}) pread_in(chunk);
   auto s = vfs_.status();
-  EXPECT_EQ(s["range_fetches"], 3) << s.dump();
+  EXPECT_EQ(s["range_fetches"], 4) << s.dump();
   EXPECT_EQ(s["neighbor_prefetches"], 0) << s.dump();
-  // A miss in chunk 8, near 10: 2 of 4 near, the reads cluster. Its own
-  // fill goes in the background at once (not lazily), and chunks 9, 7, 10
-  // and 6 are fetched whole ahead (10's lazy fill raised from its quiet
-  // wait).
-  pread_in(8);
-  s = wait_for_chunk_fetches(5);
-  EXPECT_EQ(s["range_fetches"], 4) << s.dump();
-  EXPECT_EQ(s["neighbor_prefetches"], 4) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 5) << s.dump();
-  // A read of chunk 7 is a cache hit on a chunk fetched ahead: used, and
-  // its one neighbour not yet cached or asked for is: 5.
-  pread_in(7);
-  s = wait_for_chunk_fetches(6);
-  EXPECT_EQ(s["range_fetches"], 4) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 0) << s.dump();
+  // Misses near earlier ones: 12, 7 and 17 (1, 2, 3 of 5, 6, 7 near: not
+  // yet clustered), then 22 (4 of 8): the reads cluster. 22's own fill goes
+  // in the background at once, and chunks 23 and 21 are fetched whole
+  // ahead (20 is a recent read's: its own fill is that read's).
+  for (const std::uint64_t chunk : {12, 7, 17}) pread_in(chunk);
+  s = vfs_.status();
+  EXPECT_EQ(s["neighbor_prefetches"], 0) << s.dump();
+  pread_in(22);
+  s = wait_for_chunk_fetches(3, 7);  // the lazy fills of 20, 10, 15, 5, 12, 7 and 17 still wait
+  EXPECT_EQ(s["range_fetches"], 8) << s.dump();
+  EXPECT_EQ(s["neighbor_prefetches"], 2) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 3) << s.dump();
+  // A read of chunk 21 is a cache hit on a chunk fetched ahead: used, and
+  // its one neighbour not recent, cached or asked for is: 19.
+  pread_in(21);
+  s = wait_for_chunk_fetches(4, 7);
+  EXPECT_EQ(s["range_fetches"], 8) << s.dump();
   EXPECT_EQ(s["neighbor_used"], 1) << s.dump();
-  EXPECT_EQ(s["neighbor_prefetches"], 5) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
-  EXPECT_EQ(s["chunks_in_flight"], 2) << s.dump();  // the lazy fills of 20 and 12, still waiting
+  EXPECT_EQ(s["neighbor_prefetches"], 3) << s.dump();
+  EXPECT_EQ(s["chunk_fetches"], 4) << s.dump();
+  EXPECT_EQ(s["chunks_in_flight"], 7) << s.dump();
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
   EXPECT_EQ(read_range(vfs_.image("wide"), 0, wide.size()), wide);
 }

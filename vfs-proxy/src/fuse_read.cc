@@ -254,19 +254,14 @@ std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t fi
   const Manifest& m = *f.manifest;
   const auto count = static_cast<std::uint32_t>(m.chunks.size());
   const auto cached = [&](std::uint32_t j) { return cache_.contains(m.chunks[j].hash); };
-  std::vector<std::uint32_t> fetch;
-  std::size_t used = 0;
+  NeighborPrefetch::Decision d;
   {
     std::lock_guard lock{f.neighbors->mu};
-    for (std::size_t k = 0; k < missed.size(); ++k) {
-      auto d = f.neighbors->state.on_read(static_cast<std::uint32_t>(first + k), count, missed[k], cached);
-      used += d.used ? 1 : 0;
-      fetch.insert(fetch.end(), d.fetch.begin(), d.fetch.end());
-    }
+    d = f.neighbors->state.on_read(static_cast<std::uint32_t>(first), missed, count, cached);
     *clustered = f.neighbors->state.clustered();
   }
-  if (used > 0) fetcher_->neighbor_used(used);
-  return fetch;
+  if (d.used > 0) fetcher_->neighbor_used(d.used);
+  return std::move(d.fetch);
 }
 
 bool ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
@@ -290,7 +285,12 @@ bool ProxyFs::read_ahead(OpenFile& f, std::uint64_t off, std::size_t size) {
     sequential = off == f.next_offset || (near && f.near_reads >= 2);
     f.next_offset = std::max(f.next_offset, off + size);
     if (!sequential) {
+      // A jump ends the run: the next run's read-ahead starts from its own
+      // chunk. (Kept across jumps, a boot that read on at chunk 370 got no
+      // read-ahead for a later run at chunk 285; asking again for chunks
+      // cached or under way costs a lookup each.)
       f.next_offset = off + size;
+      f.prefetched_through = -1;
       return false;
     }
     if (options_.readahead_chunks == 0) return true;

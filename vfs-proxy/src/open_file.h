@@ -31,7 +31,7 @@ struct ProxyFs::OpenFile {
   std::mutex mu;
   std::uint64_t next_offset = 0;            // GUARDED_BY(mu): where a sequential read goes next
   int near_reads = 0;                       // GUARDED_BY(mu): reads in a row that started near next_offset
-  std::int64_t prefetched_through = -1;     // GUARDED_BY(mu): last chunk read-ahead asked for
+  std::int64_t prefetched_through = -1;     // GUARDED_BY(mu): last chunk read-ahead asked for in this run
   std::shared_ptr<SharedNeighborPrefetch> neighbors;  // kImage: its version's, shared by every open file of it
 
   // kDirectory: appends one readdir record (fuse_add_direntry) to text.

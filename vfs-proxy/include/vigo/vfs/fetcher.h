@@ -60,7 +60,7 @@ struct FetcherStats {
   std::uint64_t fetch_ns = 0;       // total latency of those replies
   std::uint64_t errors = 0;         // failed fetches (network, verification)
   std::uint64_t in_flight = 0;      // whole-chunk fetches under way (lazy fills queued included)
-  std::uint64_t fills = 0;          // lazy fills asked for after a range read
+  std::uint64_t fills = 0;          // fills asked for after a range read (lazy, or background while reads cluster)
   std::uint64_t joined = 0;         // misses that waited for a whole fetch under way
   std::uint64_t neighbor_prefetches = 0;  // chunks fetched ahead next to random reads (NeighborPrefetch)
   std::uint64_t neighbor_used = 0;        // of those, read since

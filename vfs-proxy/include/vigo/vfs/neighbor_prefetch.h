@@ -8,28 +8,32 @@
 // touched neighbour) while the order it touches them in looks random.
 //
 // Contract:
-//   - on_read(i, count, missed) is called for each chunk a non-sequential read
-//     touches. A call is an *event* when the chunk missed the cache or is
-//     *used* (asked for here and not read since); a plain hit is none and
-//     returns nothing. An event on a chunk among the last kRecent events'
-//     is a *repeat* (a range-first read misses until its chunk arrives
-//     whole) and does not count for locality.
-//   - Locality: an event is *near* when one of the last kRecent events was
-//     within kNear chunks of it. The reads are *clustered* while at least
-//     half of the last kHistory events (and at least kMinHistory of them)
-//     were near. Only then does an event ask for its neighbours
-//     i + 1, i - 1, ..., i + kReach, i - kReach (nearest first; those in
-//     range, not reported available, not already asked for). Uniform random
-//     reads over a 1 GiB image are near about one time in eight and so ask
-//     for nothing; a boot is near nearly every time. The decision needs no
-//     fetch to test it, so a reader that was random for a while and then
-//     turns clustered (or back) is judged on what it does now.
-//   - At most kMaxInFlight chunks asked for and not yet available at once.
+//   - on_read(first, missed, count) is called once per non-sequential read,
+//     which touched chunks first .. first + missed.size() - 1 (missed[k]:
+//     chunk first + k was not cached). The read is an *event* when one of
+//     its chunks missed the cache or is *used* (asked for here and not read
+//     since); a read of cached chunks only is none and returns nothing.
+//   - Locality, judged once per event against the events before it: an
+//     event is *near* when one of the last kRecent events' chunks lies
+//     within kNear chunks of one of its own. An event whose chunks are all
+//     among those is a *repeat* (a range-first read misses until its
+//     chunk arrives whole) and is not judged. The reads *cluster* once at
+//     least kMinHistory events have been judged and at least half of the
+//     last kHistory were near. Only then does an event ask for the chunks
+//     next to it: last + 1, first - 1, ..., last + kReach, first - kReach
+//     (nearest first; those in range, not reported available, not already
+//     asked for, and not among the recent events' chunks, which their own
+//     reads fill). Uniform random reads over a 1 GiB image are near about
+//     one time in eight and so ask for nothing; a boot is near nearly
+//     every time. The judgement needs no fetch to test it, so a reader
+//     that was spread for a while and then clusters (or back) is judged
+//     on what it does now.
+//   - At most kMaxInFlight chunks asked for that are not yet available,
+//     read or expired (a chunk read while it is still on its way is the
+//     read's from then on).
 //   - A chunk asked for counts as used if a read touches it within the next
 //     kWindow events; after that it counts as wasted (for the status only).
-//   - available(j) tells whether chunk j is cached already; such chunks
-//     are not asked for. (One being fetched is: asking raises a lazy fill
-//     of it to background priority.)
+//   - available(j) tells whether chunk j is cached already.
 //   - One state per image version, shared by every open file of it
 //     (SharedNeighborPrefetch): 16 random readers of one image are judged
 //     on their reads together.
@@ -56,12 +60,12 @@ class NeighborPrefetch {
   static constexpr std::uint64_t kWindow = 32;      // events within which a chunk asked for is used
 
   struct Decision {
-    bool used = false;                // the chunk was asked for here and is now read
+    std::size_t used = 0;              // the read's chunks that were asked for here
     std::vector<std::uint32_t> fetch;  // neighbours to fetch ahead
   };
 
-  // index < chunk_count (the image's chunks).
-  Decision on_read(std::uint32_t index, std::uint32_t chunk_count, bool missed,
+  // missed is not empty; first + missed.size() <= chunk_count (the image's chunks).
+  Decision on_read(std::uint32_t first, const std::vector<bool>& missed, std::uint32_t chunk_count,
                    const std::function<bool(std::uint32_t)>& available);
 
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
@@ -70,10 +74,11 @@ class NeighborPrefetch {
   [[nodiscard]] bool clustered() const;
 
  private:
-  bool near_recent(std::uint32_t index) const;
+  [[nodiscard]] bool recent(std::uint32_t index) const;
+  [[nodiscard]] bool near_recent(std::uint32_t first, std::uint32_t last) const;
 
   std::unordered_map<std::uint32_t, std::uint64_t> pending_;  // asked for, not read yet: when (events_)
-  std::deque<std::uint32_t> recent_;  // the last kRecent events' chunks
+  std::deque<std::uint32_t> recent_;  // the chunks of the last events, kRecent at most
   std::deque<bool> history_;          // the last kHistory events: near or not
   std::size_t near_in_history_ = 0;
   std::uint64_t events_ = 0;
