@@ -73,11 +73,13 @@ class VigoFsReadTest : public ::testing::Test {
     EXPECT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
     return fd;
   }
-  // 4 KiB at off of the `random` image, compared with the source.
-  void expect_pread_4k(const UniqueFd& fd, std::uint64_t off) {
+  // 4 KiB at off of an image file, compared with its source (by default
+  // the `random` image's).
+  void expect_pread_4k(const UniqueFd& fd, std::uint64_t off, const std::vector<std::uint8_t>* source = nullptr) {
+    const std::vector<std::uint8_t>& src = source != nullptr ? *source : random_;
     std::vector<std::uint8_t> got(4096);
     ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), random_.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), src.begin() + static_cast<std::ptrdiff_t>(off))) << off;
   }
 
   VfsFixture vfs_;
@@ -253,16 +255,8 @@ TEST_F(VigoFsReadTest, ClusteredRandomReadsFetchTheirNeighboursAheadAndSpreadOne
   FsStartOptions o;
   o.fill_quiet_ms = 3600000;  // lazy fills (of spread reads) wait: only background fills and neighbours run
   vfs_.start_fs(o);
-  const fs::path file = vfs_.image("wide@1");
-  const UniqueFd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};  // one open file, as QEMU keeps its image open
-  ASSERT_GE(fd.get(), 0) << file;
-  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM), 0);
-  auto pread_in = [&](std::uint64_t chunk) {
-    const std::uint64_t off = chunk * kChunk + kChunk / 2;
-    std::vector<std::uint8_t> got(4096);
-    ASSERT_EQ(::pread(fd.get(), got.data(), got.size(), static_cast<off_t>(off)), 4096) << off;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), wide.begin() + static_cast<std::ptrdiff_t>(off))) << off;
-  };
+  const UniqueFd fd = open_for_random_reads("wide@1");  // one open file, as QEMU keeps its image open
+  auto pread_in = [&](std::uint64_t chunk) { expect_pread_4k(fd, chunk * kChunk + kChunk / 2, &wide); };
   // Until n whole chunks are cached and `waiting` fills are still queued.
   auto wait_for_chunk_fetches = [&](int n, int waiting) {
     for (int i = 0; i < 500; ++i) {

@@ -204,7 +204,7 @@ void ProxyFs::read(fuse_req_t req, std::size_t size, off_t off, fuse_file_info* 
     for (const auto& c : cached) missed.push_back(!c.has_value());
     neighbors = choose_neighbors(f, slices.front().index, missed, &clustered);
   }
-  const std::shared_ptr<const Manifest> manifest = f.manifest;
+  const std::shared_ptr<const Manifest> manifest = neighbors.empty() ? nullptr : f.manifest;
   const auto fetch_neighbors = [&] {
     for (const std::uint32_t j : neighbors) fetcher_->prefetch_neighbor(manifest->chunks[j]);
   };

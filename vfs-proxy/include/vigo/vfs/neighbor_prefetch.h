@@ -32,7 +32,8 @@
 //     read or expired (a chunk read while it is still on its way is the
 //     read's from then on).
 //   - A chunk asked for counts as used if a read touches it within the next
-//     kWindow events; after that it counts as wasted (for the status only).
+//     kWindow events (used(); vigo-fs's status sums them as neighbor_used);
+//     after that it is forgotten and counts as wasted (wasted()).
 //   - available(j) tells whether chunk j is cached already.
 //   - One state per image version, shared by every open file of it
 //     (SharedNeighborPrefetch): 16 random readers of one image are judged
