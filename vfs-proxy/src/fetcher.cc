@@ -30,6 +30,24 @@ void Fetcher::count_fetch(std::size_t bytes, Clock::time_point started) {
   fetch_ns_ += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
 }
 
+void Fetcher::begin_wait() {
+  std::lock_guard lock{waits_mu_};
+  if (waits_.waiting++ == 0) waits_.since = Clock::now();
+}
+
+void Fetcher::end_wait(Served how, Clock::time_point started) {
+  const auto now = Clock::now();
+  const auto waited = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - started).count());
+  const auto k = static_cast<std::size_t>(how);
+  std::lock_guard lock{waits_mu_};
+  waits_.count[k] += 1;
+  waits_.ns[k] += waited;
+  waits_.max_ns = std::max(waits_.max_ns, waited);
+  if (--waits_.waiting == 0) {
+    waits_.stalled_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - waits_.since).count());
+  }
+}
+
 std::uint64_t Fetcher::affinity_of(const ChunkHash& hash) {
   std::uint64_t v = 0;
   std::memcpy(&v, hash.data(), sizeof v);
@@ -167,7 +185,10 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
     return;
   }
   misses_ += 1;
-  auto slice = [offset, length, done](const ChunkResult& r) {
+  const auto started = Clock::now();
+  begin_wait();
+  auto slice = [this, offset, length, started, done](Served how, const ChunkResult& r) {
+    end_wait(how, started);
     if (r.error) {
       done(Outcome{{}, r.error});
       return;
@@ -186,7 +207,9 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
   if (whole_on_its_way || pattern == ReadPattern::kSequential ||
       static_cast<std::uint64_t>(length) * 2 > ref.raw_length) {
     if (whole_on_its_way) joined_ += 1;
-    join_whole(ref, std::move(slice), ConnectionPool::Priority::kUrgent);
+    const Served how = whole_on_its_way ? Served::kJoined : Served::kWhole;
+    join_whole(ref, [slice = std::move(slice), how](const ChunkResult& r) { slice(how, r); },
+               ConnectionPool::Priority::kUrgent);
     return;
   }
   // Range first: this read gets just its bytes; the cache gets the chunk
@@ -198,7 +221,6 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
   req.mode = wire::ChunkMode::kRange;
   req.offset = offset;
   req.length = length;
-  const auto started = Clock::now();
   pool_.submit(
       wire::MessageType::kGetChunk, wire::encode(req),
       [this, offset, length, started, done = std::move(done)](Outcome o) {
@@ -216,6 +238,7 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
           }
         }
         if (!o.ok()) errors_ += 1;
+        end_wait(Served::kRange, started);
         done(std::move(o));
       },
       // Quick: the reply is checked and handed to the read (a FUSE reply) on the reader thread.
@@ -257,6 +280,19 @@ FetcherStats Fetcher::stats() const {
   s.joined = joined_;
   s.neighbor_prefetches = neighbor_prefetches_;
   s.neighbor_used = neighbor_used_;
+  std::lock_guard lock{waits_mu_};
+  s.range_waits = waits_.count[static_cast<std::size_t>(Served::kRange)];
+  s.range_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kRange)];
+  s.whole_waits = waits_.count[static_cast<std::size_t>(Served::kWhole)];
+  s.whole_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kWhole)];
+  s.joined_waits = waits_.count[static_cast<std::size_t>(Served::kJoined)];
+  s.joined_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kJoined)];
+  s.max_wait_ns = waits_.max_ns;
+  s.stalled_ns = waits_.stalled_ns;
+  if (waits_.waiting > 0) {
+    s.stalled_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - waits_.since).count());
+  }
   return s;
 }
 

@@ -4,6 +4,12 @@
 #include <nlohmann/json.hpp>
 
 namespace vigo::vfs {
+namespace {
+
+double ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+double mean_ms(std::uint64_t ns, std::uint64_t n) { return n == 0 ? 0.0 : ms(ns) / static_cast<double>(n); }
+
+}  // namespace
 
 std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCacheStats& c,
                         const std::vector<WorkingSetStatus>& working_sets) {
@@ -14,13 +20,21 @@ std::string status_json(const FetcherStats& f, const PoolStats& p, const ChunkCa
   j["range_fetches"] = f.range_fetches;
   j["chunk_fetches"] = f.chunk_fetches;
   j["bytes_fetched"] = f.bytes_fetched;
-  j["mean_fetch_ms"] = f.fetches == 0 ? 0.0 : static_cast<double>(f.fetch_ns) / static_cast<double>(f.fetches) / 1e6;
+  j["mean_fetch_ms"] = mean_ms(f.fetch_ns, f.fetches);
   j["fetch_errors"] = f.errors;
   j["chunks_in_flight"] = f.in_flight;
   j["fills"] = f.fills;
   j["joined_fetches"] = f.joined;
   j["neighbor_prefetches"] = f.neighbor_prefetches;
   j["neighbor_used"] = f.neighbor_used;
+  j["range_waits"] = f.range_waits;
+  j["range_wait_ms"] = mean_ms(f.range_wait_ns, f.range_waits);
+  j["whole_waits"] = f.whole_waits;
+  j["whole_wait_ms"] = mean_ms(f.whole_wait_ns, f.whole_waits);
+  j["joined_waits"] = f.joined_waits;
+  j["joined_wait_ms"] = mean_ms(f.joined_wait_ns, f.joined_waits);
+  j["max_wait_ms"] = ms(f.max_wait_ns);
+  j["stalled_ms"] = ms(f.stalled_ns);
   j["connections_up"] = p.connections_up;
   j["connects"] = p.connects;
   j["reconnects"] = p.reconnects;

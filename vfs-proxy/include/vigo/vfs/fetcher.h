@@ -64,6 +64,15 @@ struct FetcherStats {
   std::uint64_t joined = 0;         // misses that waited for a whole fetch under way
   std::uint64_t neighbor_prefetches = 0;  // chunks fetched ahead next to random reads (NeighborPrefetch)
   std::uint64_t neighbor_used = 0;        // of those, read since
+  // Misses (pieces of reads) waiting for the network, by how they were
+  // served, and how long they waited in all (read_miss to its bytes).
+  std::uint64_t range_waits = 0, range_wait_ns = 0;    // range first
+  std::uint64_t whole_waits = 0, whole_wait_ns = 0;    // an urgent whole fetch they started
+  std::uint64_t joined_waits = 0, joined_wait_ns = 0;  // a whole fetch already under way
+  std::uint64_t max_wait_ns = 0;
+  // Time during which at least one miss was waiting (the union of the
+  // waits): what the network cost readers, however many waited at once.
+  std::uint64_t stalled_ns = 0;
 };
 
 class Fetcher {
@@ -119,6 +128,10 @@ class Fetcher {
   // The cached chunk, or nullopt on a miss or an unreadable cache file (logged).
   std::optional<ChunkCache::Handle> open_cached(const ChunkHash& hash);
   void count_fetch(std::size_t bytes, std::chrono::steady_clock::time_point started);
+  // A miss starts or ends its wait (the stall time and the wait counters).
+  enum class Served { kRange, kWhole, kJoined };
+  void begin_wait();
+  void end_wait(Served how, std::chrono::steady_clock::time_point started);
 
   // Joins the whole fetch of the chunk (starting it if needed) at priority.
   void join_whole(const ChunkRef& ref, ChunkCallback done, ConnectionPool::Priority priority);
@@ -138,6 +151,15 @@ class Fetcher {
   std::unordered_map<ChunkHash, Ticket, HashKey> tickets_;  // GUARDED_BY(tickets_mu_): whole fetches queued or running
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, fetches_{0}, range_fetches_{0}, chunk_fetches_{0},
       bytes_fetched_{0}, fetch_ns_{0}, errors_{0}, fills_{0}, joined_{0}, neighbor_prefetches_{0}, neighbor_used_{0};
+  mutable std::mutex waits_mu_;
+  struct Waits {
+    std::uint64_t count[3] = {0, 0, 0};
+    std::uint64_t ns[3] = {0, 0, 0};
+    std::uint64_t max_ns = 0;
+    int waiting = 0;                                // misses waiting now
+    std::chrono::steady_clock::time_point since{};  // when `waiting` last left 0
+    std::uint64_t stalled_ns = 0;                   // closed stalls
+  } waits_;  // GUARDED_BY(waits_mu_)
 };
 
 }  // namespace vigo::vfs
