@@ -6,13 +6,22 @@
 namespace vigo::vfs {
 
 bool NeighborPrefetch::recent(std::uint32_t index) const {
-  return std::find(recent_.begin(), recent_.end(), index) != recent_.end();
+  return std::any_of(recent_.begin(), recent_.end(), [&](const Recent& r) { return r.chunk == index; });
 }
 
 bool NeighborPrefetch::near_recent(std::uint32_t first, std::uint32_t last) const {
-  return std::any_of(recent_.begin(), recent_.end(), [&](std::uint32_t r) {
-    return r + kNear >= first && r <= last + kNear;  // [first - kNear, last + kNear] holds r
+  return std::any_of(recent_.begin(), recent_.end(), [&](const Recent& r) {
+    return r.chunk + kNear >= first && r.chunk <= last + kNear;  // [first - kNear, last + kNear] holds it
   });
+}
+
+void NeighborPrefetch::judge(bool near) {
+  history_.push_back(near);
+  near_in_history_ += near ? 1 : 0;
+  if (history_.size() > kHistory) {
+    near_in_history_ -= history_.front() ? 1 : 0;
+    history_.pop_front();
+  }
 }
 
 bool NeighborPrefetch::clustered() const {
@@ -40,17 +49,26 @@ NeighborPrefetch::Decision NeighborPrefetch::on_read(std::uint32_t first, const 
   // Judged against the events before this one; then its chunks join them.
   bool repeat = true;
   for (std::uint32_t c = first; c <= last; ++c) repeat = repeat && recent(c);
-  if (!repeat) {
-    const bool near = near_recent(first, last);
-    history_.push_back(near);
-    near_in_history_ += near ? 1 : 0;
-    if (history_.size() > kHistory) {
-      near_in_history_ -= history_.front() ? 1 : 0;
-      history_.pop_front();
+  if (repeat) {
+    // Near, the first time a recent chunk is read again; not judged after
+    // that (it misses until it arrives whole).
+    const std::size_t latest = recent_.size() - std::min(recent_.size(), kAgain);
+    for (std::size_t k = latest; k < recent_.size() && !d.read_again; ++k) {
+      const std::uint32_t c = recent_[k].chunk;
+      d.read_again = c >= first && c <= last && missed[c - first];
     }
+    bool first_repeat = false;
+    for (Recent& r : recent_) {
+      if (r.chunk < first || r.chunk > last || r.repeated) continue;
+      r.repeated = true;
+      first_repeat = true;
+    }
+    if (first_repeat) judge(true);
+  } else {
+    judge(near_recent(first, last));
     for (std::uint32_t c = first; c <= last; ++c) {
       if (recent(c)) continue;
-      recent_.push_back(c);
+      recent_.push_back(Recent{c, false});
       if (recent_.size() > kRecent) recent_.pop_front();
     }
   }
