@@ -18,6 +18,7 @@ using Fetch = std::vector<std::uint32_t>;
 // miss whose own fill lands after the next read (a range read answers it
 // first); what is asked for here lands before the next read.
 struct Reader {
+  bool fills_land = true;  // false: lazy fills that wait out the whole run (16 random readers)
   NeighborPrefetch n;
   std::set<std::uint32_t> cached, asked;
   std::vector<std::uint32_t> landing;  // misses whose fill lands after the next read
@@ -37,7 +38,7 @@ struct Reader {
       asked_while_filling += std::count(landing.begin(), landing.end(), j) + std::count(filling.begin(), filling.end(), j);
       cached.insert(j);
     }
-    cached.insert(landing.begin(), landing.end());
+    if (fills_land) cached.insert(landing.begin(), landing.end());
     landing = filling;
     return d.fetch;
   }
@@ -96,8 +97,8 @@ TEST(NeighborPrefetchTest, TheImageEndsAndCachedChunksAreNotAskedFor) {
 
 TEST(NeighborPrefetchTest, UniformRandomReadsAskForAlmostNothing) {
   // Random reads over a 1 GiB image (1,024 chunks of 1 MiB), 4,000 of them,
-  // as the benchmark's LAN cells do: they land near one of the last 32
-  // about one time in eight.
+  // as the benchmark's LAN cells do: they land near one of the last 16
+  // about one time in twelve.
   Reader r;
   std::mt19937 gen{7};
   for (int i = 0; i < 4000; ++i) (void)r.read(static_cast<std::uint32_t>(gen() % 1024), 1024);
@@ -105,6 +106,18 @@ TEST(NeighborPrefetchTest, UniformRandomReadsAskForAlmostNothing) {
   Reader big;
   for (int i = 0; i < 1000; ++i) (void)big.read(static_cast<std::uint32_t>(gen() % 100000), 100000);
   EXPECT_TRUE(big.asked.empty());
+  // 16 random readers' lazy fills wait for a pause that never comes: every
+  // read of a chunk read before misses again. Those repeats must not make
+  // the reads look clustered (20 runs, as the benchmark's cells).
+  std::size_t most = 0;
+  for (unsigned seed = 0; seed < 20; ++seed) {
+    Reader lazy;
+    lazy.fills_land = false;
+    std::mt19937 g{seed};
+    for (int i = 0; i < 4000; ++i) (void)lazy.read(static_cast<std::uint32_t>(g() % 1024), 1024);
+    most = std::max(most, lazy.asked.size());
+  }
+  EXPECT_LE(most, 4u);
 }
 
 TEST(NeighborPrefetchTest, ARegionReadInRandomOrderIsCoveredOnce) {
@@ -167,23 +180,6 @@ TEST(NeighborPrefetchTest, ManyMissesOfOneChunkCountOnce) {
   EXPECT_TRUE(n.clustered());  // four of eight
   for (int k = 0; k < 40; ++k) (void)one(n, 16, 1000, true);
   EXPECT_TRUE(n.clustered());
-}
-
-TEST(NeighborPrefetchTest, AMissOfAChunkReadJustBeforeIsReadAgain) {
-  NeighborPrefetch n;
-  EXPECT_FALSE(one(n, 100, 1000, true).read_again);
-  EXPECT_FALSE(one(n, 500, 1000, true).read_again);
-  EXPECT_TRUE(one(n, 100, 1000, true).read_again);  // spread, but 100 was read two events ago
-  EXPECT_FALSE(n.clustered());
-  EXPECT_FALSE(one(n, 100, 1000, false, true).read_again);  // cached by now: no event
-  for (const std::uint32_t i : {200u, 300u, 400u, 600u}) EXPECT_FALSE(one(n, i, 1000, true).read_again) << i;
-  EXPECT_FALSE(one(n, 100, 1000, true).read_again);  // four new chunks since
-  // Uniform random reads do it rarely (one time in 256 over 1,024 chunks).
-  std::mt19937 gen{11};
-  NeighborPrefetch r;
-  int again = 0;
-  for (int i = 0; i < 4000; ++i) again += one(r, static_cast<std::uint32_t>(gen() % 1024), 1024, true).read_again ? 1 : 0;
-  EXPECT_LE(again, 40);
 }
 
 TEST(NeighborPrefetchTest, AtMostSixteenInFlight) {

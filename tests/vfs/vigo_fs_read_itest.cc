@@ -215,6 +215,13 @@ TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLate
   EXPECT_EQ(s["fills"], 1) << s.dump();
   EXPECT_EQ(s["chunks_in_flight"], 1) << s.dump();      // the lazy fill, queued
   EXPECT_EQ(s["background_in_flight"], 0) << s.dump();  // and not sent
+  // The read waited for its range, and nothing else waited.
+  EXPECT_EQ(s["range_waits"], 1) << s.dump();
+  EXPECT_EQ(s["whole_waits"], 0) << s.dump();
+  EXPECT_EQ(s["joined_waits"], 0) << s.dump();
+  EXPECT_GT(s["stalled_ms"].get<double>(), 0.0) << s.dump();
+  EXPECT_DOUBLE_EQ(s["stalled_ms"].get<double>(), s["range_wait_ms"].get<double>()) << s.dump();  // one wait: its own union
+  EXPECT_DOUBLE_EQ(s["max_wait_ms"].get<double>(), s["range_wait_ms"].get<double>()) << s.dump();
   // A sequential read of the file fetches whole chunks, no ranges, and
   // takes over the queued fill of chunk 2 instead of fetching it again.
   EXPECT_EQ(read_range(vfs_.image("random"), 0, random_.size()), random_);
@@ -223,6 +230,15 @@ TEST_F(VigoFsReadTest, AColdSmallReadFetchesOnlyItsRangeAndLeavesTheChunkForLate
   EXPECT_EQ(s["chunk_fetches"], 6) << s.dump();
   EXPECT_GE(s["promoted"].get<int>(), 1) << s.dump();
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
+  // Its misses waited for whole chunks; the time any miss waited is at
+  // most the sum of the waits.
+  EXPECT_GE(s["whole_waits"].get<int>(), 1) << s.dump();
+  EXPECT_EQ(s["range_waits"], 1) << s.dump();
+  const double summed = s["range_wait_ms"].get<double>() * s["range_waits"].get<double>() +
+                        s["whole_wait_ms"].get<double>() * s["whole_waits"].get<double>() +
+                        s["joined_wait_ms"].get<double>() * s["joined_waits"].get<double>();
+  EXPECT_LE(s["stalled_ms"].get<double>(), summed * 1.000001) << s.dump();
+  EXPECT_GE(s["stalled_ms"].get<double>(), s["max_wait_ms"].get<double>()) << s.dump();
 }
 
 TEST_F(VigoFsReadTest, OneReadNearTheLastIsNotSequentialTwoInARowAre) {
@@ -297,36 +313,6 @@ TEST_F(VigoFsReadTest, ClusteredRandomReadsFetchTheirNeighboursAheadAndSpreadOne
   EXPECT_EQ(s["chunks_in_flight"], 7) << s.dump();
   EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
   EXPECT_EQ(read_range(vfs_.image("wide"), 0, wide.size()), wide);
-}
-
-TEST_F(VigoFsReadTest, AChunkMissedAgainRightAfterItsRangeIsFilledAtOnce) {
-  // A booting guest reads a chunk's inodes a few reads apart. The second
-  // miss of a chunk just read takes its range and sends the chunk's fill
-  // at once, before the reads cluster; spread misses leave theirs waiting.
-  const auto wide = random_bytes_for_test(24 * kChunk, 4);
-  vfs_.publish("wide", wide);
-  FsStartOptions o;
-  o.fill_quiet_ms = 3600000;  // lazy fills wait for the whole test
-  vfs_.start_fs(o);
-  const UniqueFd fd = open_for_random_reads("wide@1");
-  expect_pread_4k(fd, 20 * kChunk + kChunk / 2, &wide);
-  expect_pread_4k(fd, 5 * kChunk + 4096, &wide);
-  auto s = vfs_.status();
-  EXPECT_EQ(s["range_fetches"], 2) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 0) << s.dump();
-  expect_pread_4k(fd, 20 * kChunk + 4096, &wide);  // chunk 20 again
-  for (int i = 0; i < 500 && vfs_.status()["chunk_fetches"].get<int>() < 1; ++i) std::this_thread::sleep_for(20ms);
-  s = vfs_.status();
-  EXPECT_EQ(s["range_fetches"], 3) << s.dump();
-  EXPECT_EQ(s["chunk_fetches"], 1) << s.dump();
-  EXPECT_EQ(s["chunks_in_flight"], 1) << s.dump();  // chunk 5's lazy fill
-  EXPECT_EQ(s["neighbor_prefetches"], 0) << s.dump();
-  const auto hits = s["hits"].get<int>();
-  expect_pread_4k(fd, 20 * kChunk + 8192, &wide);  // now from the cache
-  s = vfs_.status();
-  EXPECT_EQ(s["hits"].get<int>(), hits + 1) << s.dump();
-  EXPECT_EQ(s["range_fetches"], 3) << s.dump();
-  EXPECT_EQ(s["fetch_errors"], 0) << s.dump();
 }
 
 TEST_F(VigoFsReadTest, DroppedLazyFillsLoseNoRead) {

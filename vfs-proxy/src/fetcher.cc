@@ -30,9 +30,11 @@ void Fetcher::count_fetch(std::size_t bytes, Clock::time_point started) {
   fetch_ns_ += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
 }
 
-void Fetcher::begin_wait() {
+void Fetcher::begin_wait(Clock::time_point started) {
   std::lock_guard lock{waits_mu_};
-  if (waits_.waiting++ == 0) waits_.since = Clock::now();
+  // (A wait that started just before the one that took the lock first
+  // opens the stall at its own start.)
+  if (waits_.waiting++ == 0 || started < waits_.since) waits_.since = started;
 }
 
 void Fetcher::end_wait(Served how, Clock::time_point started) {
@@ -186,7 +188,7 @@ void Fetcher::read_miss(const ChunkRef& ref, std::uint32_t offset, std::uint32_t
   }
   misses_ += 1;
   const auto started = Clock::now();
-  begin_wait();
+  begin_wait(started);
   auto slice = [this, offset, length, started, done](Served how, const ChunkResult& r) {
     end_wait(how, started);
     if (r.error) {

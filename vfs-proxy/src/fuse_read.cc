@@ -258,7 +258,7 @@ std::vector<std::uint32_t> ProxyFs::choose_neighbors(OpenFile& f, std::size_t fi
   {
     std::lock_guard lock{f.neighbors->mu};
     d = f.neighbors->state.on_read(static_cast<std::uint32_t>(first), missed, count, cached);
-    *clustered = f.neighbors->state.clustered() || d.read_again;
+    *clustered = f.neighbors->state.clustered();
   }
   if (d.used > 0) fetcher_->neighbor_used(d.used);
   return std::move(d.fetch);

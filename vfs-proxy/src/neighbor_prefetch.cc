@@ -50,15 +50,11 @@ NeighborPrefetch::Decision NeighborPrefetch::on_read(std::uint32_t first, const 
   bool repeat = true;
   for (std::uint32_t c = first; c <= last; ++c) repeat = repeat && recent(c);
   if (repeat) {
-    // Near, the first time a recent chunk is read again; not judged after
-    // that (it misses until it arrives whole).
-    const std::size_t latest = recent_.size() - std::min(recent_.size(), kAgain);
-    for (std::size_t k = latest; k < recent_.size() && !d.read_again; ++k) {
-      const std::uint32_t c = recent_[k].chunk;
-      d.read_again = c >= first && c <= last && missed[c - first];
-    }
+    // Near, the first time one of the latest chunks is read again; not
+    // judged otherwise (it misses until it arrives whole).
     bool first_repeat = false;
-    for (Recent& r : recent_) {
+    for (std::size_t k = recent_.size() - std::min(recent_.size(), kRepeatRecent); k < recent_.size(); ++k) {
+      Recent& r = recent_[k];
       if (r.chunk < first || r.chunk > last || r.repeated) continue;
       r.repeated = true;
       first_repeat = true;

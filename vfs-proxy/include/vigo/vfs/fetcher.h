@@ -130,7 +130,7 @@ class Fetcher {
   void count_fetch(std::size_t bytes, std::chrono::steady_clock::time_point started);
   // A miss starts or ends its wait (the stall time and the wait counters).
   enum class Served { kRange, kWhole, kJoined };
-  void begin_wait();
+  void begin_wait(std::chrono::steady_clock::time_point started);
   void end_wait(Served how, std::chrono::steady_clock::time_point started);
 
   // Joins the whole fetch of the chunk (starting it if needed) at priority.

@@ -16,26 +16,24 @@
 //   - Locality, judged once per event against the events before it: an
 //     event is *near* when one of the last kRecent events' chunks lies
 //     within kNear chunks of one of its own. An event whose chunks are all
-//     among those is a *repeat*: near the first time it reads one of them
-//     again (a boot reads a chunk's inodes or directory blocks a few
-//     reads apart, each a round trip while the chunk is spread), and not
-//     judged after that (a range-first read misses until its chunk
-//     arrives whole, however often it is read). The reads *cluster* once at
-//     least kMinHistory events have been judged and at least half of the
-//     last kHistory were near. Only then does an event ask for the chunks
+//     among those is a *repeat*: near the first time it reads one of the
+//     last kRepeatRecent of them again (a boot reads a chunk's inodes or
+//     directory blocks a few reads apart, each a round trip while the
+//     chunk is spread), and not judged otherwise (a range-first read
+//     misses until its chunk arrives whole, however often it is read). The
+//     reads *cluster* once at least kMinHistory events have been judged
+//     and at least half of the last kHistory were near. Only then does an event ask for the chunks
 //     next to it: last + 1, first - 1, ..., last + kReach, first - kReach
 //     (nearest first; those in range, not reported available, not already
 //     asked for, and not among the recent events' chunks, which their own
 //     reads fill). Uniform random reads over a 1 GiB image are near about
-//     one time in eight and so ask for nothing; a boot is near nearly
-//     every time. The judgement needs no fetch to test it, so a reader
+//     one time in twelve and so ask for nothing, also when 16 readers'
+//     lazy fills never land and every chunk read again misses again (with
+//     the last 32 events as recent, and every repeat near, such readers
+//     clustered now and then and fetched up to 34 chunks for nothing in
+//     4,000 reads); a boot is near nearly every time. The judgement needs no fetch to test it, so a reader
 //     that was spread for a while and then clusters (or back) is judged
 //     on what it does now.
-//   - A repeat that misses one of the last kAgain chunks to join the
-//     recent ones is *read again* (Decision::read_again), clustered or
-//     not: its chunk is wanted whole (vigo-fs fills it right after the
-//     read's range instead of lazily). Uniform random reads over 1,024
-//     chunks do that about one time in 256.
 //   - At most kMaxInFlight chunks asked for that are not yet available,
 //     read or expired (a chunk read while it is still on its way is the
 //     read's from then on).
@@ -61,9 +59,9 @@ namespace vigo::vfs {
 class NeighborPrefetch {
  public:
   static constexpr std::uint32_t kReach = 3;        // chunks asked for on each side
-  static constexpr std::size_t kAgain = 4;          // a miss of one of the last kAgain new chunks: read_again
   static constexpr std::uint32_t kNear = 2;         // "near": within this many chunks
-  static constexpr std::size_t kRecent = 32;        // events a near one is looked for in
+  static constexpr std::size_t kRecent = 16;        // events a near one is looked for in
+  static constexpr std::size_t kRepeatRecent = 8;   // a repeat of one of the last this many is near
   static constexpr std::size_t kHistory = 16;       // events judged for clustering
   static constexpr std::size_t kMinHistory = 4;     // events needed before any judgement
   static constexpr std::size_t kMaxInFlight = 16;   // asked for and not available yet
@@ -72,7 +70,6 @@ class NeighborPrefetch {
   struct Decision {
     std::size_t used = 0;              // the read's chunks that were asked for here
     std::vector<std::uint32_t> fetch;  // neighbours to fetch ahead
-    bool read_again = false;           // it missed a chunk read just before: fill that chunk now
   };
 
   // missed is not empty; first + missed.size() <= chunk_count (the image's chunks).

@@ -115,9 +115,8 @@ class ProxyFs {
   // A non-sequential read touched chunks first, first + 1, ...; missed[k]:
   // chunk first + k was not cached. The neighbours NeighborPrefetch picks
   // to fetch ahead (the caller asks for them); *clustered: whether the
-  // image's reads now cluster, or this read missed a chunk read just
-  // before (the read's own misses are then filled in the background, not
-  // lazily).
+  // image's reads now cluster (the read's own misses are then filled in
+  // the background, not lazily).
   std::vector<std::uint32_t> choose_neighbors(OpenFile& f, std::size_t first, const std::vector<bool>& missed,
                                               bool* clustered);
   std::shared_ptr<const Manifest> cached_manifest(const std::string& key);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The contents of vigo-fs's /.vigo-status file: one JSON object of counters
 // (reads served from the cache and from the network, bytes fetched, fetches
-// and their mean latency, connections up, reconnects, the cache's size) and
+// and their mean latency, how long misses waited and the time any did,
+// connections up, reconnects, the cache's size) and
 // "working_sets": per image version, its recording or prefetch progress.
 // Stateless, thread-safe.
 #pragma once
