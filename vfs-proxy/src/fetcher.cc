@@ -283,12 +283,13 @@ FetcherStats Fetcher::stats() const {
   s.neighbor_prefetches = neighbor_prefetches_;
   s.neighbor_used = neighbor_used_;
   std::lock_guard lock{waits_mu_};
-  s.range_waits = waits_.count[static_cast<std::size_t>(Served::kRange)];
-  s.range_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kRange)];
-  s.whole_waits = waits_.count[static_cast<std::size_t>(Served::kWhole)];
-  s.whole_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kWhole)];
-  s.joined_waits = waits_.count[static_cast<std::size_t>(Served::kJoined)];
-  s.joined_wait_ns = waits_.ns[static_cast<std::size_t>(Served::kJoined)];
+  const auto copy = [&](Served how, std::uint64_t& count, std::uint64_t& ns) {
+    count = waits_.count[static_cast<std::size_t>(how)];
+    ns = waits_.ns[static_cast<std::size_t>(how)];
+  };
+  copy(Served::kRange, s.range_waits, s.range_wait_ns);
+  copy(Served::kWhole, s.whole_waits, s.whole_wait_ns);
+  copy(Served::kJoined, s.joined_waits, s.joined_wait_ns);
   s.max_wait_ns = waits_.max_ns;
   s.stalled_ns = waits_.stalled_ns;
   if (waits_.waiting > 0) {

@@ -22,18 +22,18 @@
 //     chunk is spread), and not judged otherwise (a range-first read
 //     misses until its chunk arrives whole, however often it is read). The
 //     reads *cluster* once at least kMinHistory events have been judged
-//     and at least half of the last kHistory were near. Only then does an event ask for the chunks
-//     next to it: last + 1, first - 1, ..., last + kReach, first - kReach
-//     (nearest first; those in range, not reported available, not already
-//     asked for, and not among the recent events' chunks, which their own
-//     reads fill). Uniform random reads over a 1 GiB image are near about
-//     one time in twelve and so ask for nothing, also when 16 readers'
-//     lazy fills never land and every chunk read again misses again (with
-//     the last 32 events as recent, and every repeat near, such readers
-//     clustered now and then and fetched up to 34 chunks for nothing in
-//     4,000 reads); a boot is near nearly every time. The judgement needs no fetch to test it, so a reader
-//     that was spread for a while and then clusters (or back) is judged
-//     on what it does now.
+//     and at least half of the last kHistory were near. Only then does an
+//     event ask for the chunks next to it: last + 1, first - 1, ...,
+//     last + kReach, first - kReach (nearest first; those in range, not
+//     reported available, not already asked for, and not among the recent
+//     events' chunks, which their own reads fill). Uniform random reads
+//     over a 1 GiB image are near about one time in twelve and so ask for
+//     nothing, also when 16 readers' lazy fills never land and every chunk
+//     they read again misses again (why kRecent is 16 and kRepeatRecent 8:
+//     with 32 and every repeat near, such readers clustered now and then);
+//     a boot is near nearly every time. The judgement needs no fetch to
+//     test it, so a reader that was spread for a while and then clusters
+//     (or back) is judged on what it does now.
 //   - At most kMaxInFlight chunks asked for that are not yet available,
 //     read or expired (a chunk read while it is still on its way is the
 //     read's from then on).
