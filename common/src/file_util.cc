@@ -67,6 +67,14 @@ void write_all(int fd, std::span<const std::uint8_t> data, std::string_view what
   }
 }
 
+bool widen_pipe(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
+  const int now = ::fcntl(fd, F_GETPIPE_SZ);
+  if (now >= kWidePipeBytes) return true;
+  return ::fcntl(fd, F_SETPIPE_SZ, kWidePipeBytes) >= kWidePipeBytes;
+}
+
 std::size_t read_full(int fd, std::uint8_t* out, std::size_t n, std::string_view what) {
   std::size_t done = 0;
   while (done < n) {

@@ -27,6 +27,14 @@ void write_all(int fd, std::span<const std::uint8_t> data, std::string_view what
 // arrived before end of stream. Errors throw ("read <what>").
 std::size_t read_full(int fd, std::uint8_t* out, std::size_t n, std::string_view what);
 void pread_exact(int fd, std::uint8_t* out, std::size_t n, std::uint64_t offset, std::string_view what);
+// Asks for a pipe buffer of kWidePipeBytes on fd when fd is a pipe; returns
+// whether it has that much now. Best effort: another descriptor, a
+// pipe-max-size below it, or a user past pipe-user-pages-soft leaves the
+// pipe as it was. For the pipes between a vigo process and its ssh: with
+// the default 64 KiB, ssh moves a chunk in many small writes and spends
+// about twice the CPU per byte (docs/benchmarks.md, "wide pipes").
+inline constexpr int kWidePipeBytes = 1 << 20;
+bool widen_pipe(int fd);
 void fsync_or_throw(int fd, std::string_view what);
 void fsync_dir(const std::filesystem::path& dir);
 // mkdir -p, then fsync each parent whose entry was created.
