@@ -142,7 +142,8 @@ int serve(const Options& o) {
   ImageCatalog catalog{o.root, catalog_options(o)};
   Server server{catalog, ServerOptions{o.workers, 32, std::filesystem::path{o.root} / "data"}};
   if (o.stdio) {
-    // sshd's pipes to this command: wide ones halve sshd's CPU per byte sent.
+    // sshd's pipes to this command: wide ones let sshd take a reply in fewer
+    // pieces (a smaller gain than on vigo-fs's side; docs/benchmarks.md).
     (void)widen_pipe(STDIN_FILENO);
     (void)widen_pipe(STDOUT_FILENO);
     const ConnectionStats stats = server.serve(STDIN_FILENO, STDOUT_FILENO, user);
